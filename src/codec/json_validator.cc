@@ -38,10 +38,10 @@ namespace {
 
 bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-// Shows a value's JSON text in an error, shortened: "\"abc\"", "1.5", "an object".
+// Shows a value's JSON text in an error, shortened: "\"abc\"", "1.5", "{...}".
 std::string Shown(ondemand::value& v, ondemand::json_type t) {
-  if (t == ondemand::json_type::object) return "an object";
-  if (t == ondemand::json_type::array) return "an array";
+  if (t == ondemand::json_type::object) return "{...}";
+  if (t == ondemand::json_type::array) return "[...]";
   std::string_view raw = v.raw_json_token();
   while (!raw.empty() && IsJsonSpace(raw.back())) raw.remove_suffix(1);
   if (raw.size() > 40) return fmt::format("{}... ({} bytes)", raw.substr(0, 40), raw.size());

@@ -1,1 +1,296 @@
+#include "codec/json_validator.h"
+
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <set>
+
+#include "base/time.h"
+
+namespace txpipe::codec {
+namespace {
+
+using ::testing::HasSubstr;
+
+// A seed line as Python's json.dumps writes it (Generator.py).
+constexpr std::string_view kSeedLine =
+    R"({"transaction_id": "T482913", "account_id": "A102938", "transaction_type": "payment", )"
+    R"("amount": 1234.5, "currency": "USD", "transaction_date": "2026-11-23T10:08:33.881695Z", )"
+    R"("description": "Payment of 1234.5 USD", "branch": "Main Street", "customer_age": 42, )"
+    R"("customer_gender": "Female", "account_balance": 20000.0, "transaction_channel": "online", )"
+    R"("transaction_status": "completed", "merchant_id": "M4821", "location_city": "London", )"
+    R"("location_country": "UK"})";
+
+class ValidatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = core::BuiltinSchema("finance");
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    schema_ = std::make_unique<core::Schema>(std::move(s).value());
+    validator_ = std::make_unique<JsonValidator>(schema_.get());
+  }
+
+  // GCC 12 warns falsely (-Wrestrict) on "\"" + std::string(...).
+  static std::string Quoted(std::string_view s) {
+    std::string q;
+    q.reserve(s.size() + 2);
+    q.push_back('"');
+    q.append(s);
+    q.push_back('"');
+    return q;
+  }
+  // Replaces `"field": <old value>` in the seed line with `"field": <json>`.
+  static std::string With(std::string_view field, std::string_view json) {
+    std::string line(kSeedLine);
+    std::string key = Quoted(field) + ": ";
+    size_t at = line.find(key);
+    EXPECT_NE(at, std::string::npos) << field;
+    size_t from = at + key.size();
+    size_t to = line[from] == '"' ? line.find('"', from + 1) + 1 : line.find_first_of(",}", from);
+    line.replace(from, to - from, json);
+    return line;
+  }
+  static std::string Without(std::string_view field) {
+    std::string line = With(field, "0");
+    std::string key = Quoted(field) + ": 0, ";
+    size_t at = line.find(key);
+    if (at != std::string::npos) {
+      line.erase(at, key.size());
+    } else {  // the last field
+      key = ", " + Quoted(field) + ": 0";
+      line.erase(line.find(key), key.size());
+    }
+    return line;
+  }
+
+  ValidationError Reject(std::string_view body) {
+    ValidationError e;
+    EXPECT_FALSE(validator_->Validate(body, &row_, &e)) << body.substr(0, 200);
+    return e;
+  }
+  void Accept(std::string_view body) {
+    ValidationError e;
+    EXPECT_TRUE(validator_->Validate(body, &row_, &e)) << e.message;
+  }
+  const core::Value& V(std::string_view field) {
+    return row_.values[schema_->FieldIndex(field)];
+  }
+
+  std::unique_ptr<core::Schema> schema_;
+  std::unique_ptr<JsonValidator> validator_;
+  core::Row row_;
+};
+
+TEST_F(ValidatorTest, SeedLineBecomesATypedRow) {
+  Accept(kSeedLine);
+  EXPECT_EQ(V("transaction_id").kind, core::Value::Kind::kString);
+  EXPECT_EQ(V("transaction_id").s, "T482913");
+  EXPECT_EQ(V("transaction_type").kind, core::Value::Kind::kEnum);
+  EXPECT_EQ(V("transaction_type").s, "payment");
+  EXPECT_EQ(V("transaction_type").i, 3);
+  EXPECT_EQ(V("amount").kind, core::Value::Kind::kFloat);
+  EXPECT_DOUBLE_EQ(V("amount").f, 1234.5);
+  EXPECT_EQ(V("customer_age").kind, core::Value::Kind::kInt);
+  EXPECT_EQ(V("customer_age").i, 42);
+  EXPECT_DOUBLE_EQ(V("account_balance").f, 20000.0);
+  EXPECT_EQ(V("merchant_id").s, "M4821");
+  int64_t t = 0;
+  ASSERT_TRUE(base::ParseIsoTimestamp("2026-11-23T10:08:33.881695Z", &t));
+  EXPECT_EQ(V("transaction_date").kind, core::Value::Kind::kTimestamp);
+  EXPECT_EQ(V("transaction_date").i, t);
+  EXPECT_EQ(row_.event_time_us, t);
+}
+
+TEST_F(ValidatorTest, AcceptsSeedVariants) {
+  Accept(With("transaction_date", "\"2026-11-23T10:08:33Z\""));  // zero microseconds
+  EXPECT_EQ(row_.event_time_us % 1'000'000, 0);
+  Accept(With("merchant_id", "null"));
+  EXPECT_TRUE(V("merchant_id").is_null());
+  Accept(Without("merchant_id"));  // nullable may be absent
+  EXPECT_TRUE(V("merchant_id").is_null());
+  Accept(With("amount", "100"));  // an integer is a valid float
+  EXPECT_DOUBLE_EQ(V("amount").f, 100.0);
+  Accept(std::string(kSeedLine) + "\r\n");
+  Accept("  \t" + std::string(kSeedLine));
+}
+
+TEST_F(ValidatorTest, FieldsInAnyOrderAndEscapedNames) {
+  Accept(
+      R"({"location_country": "UK", "location_city": "London", "merchant_id": null, )"
+      R"("transaction_status": "failed", "transaction_channel": "ATM", "account_balance": 1000, )"
+      R"("customer_gender": "Other", "customer_age": 18, "branch": "Fourth Square", )"
+      R"("description": "caf\u00e9 \"quoted\"", "transaction_date": "2026-01-01T00:00:00Z", )"
+      R"("currency": "JPY", "amount": 5000.0, "transaction_type": "deposit", )"
+      R"("account_id": "A1", "transaction_\u0069d": "T1"})");
+  EXPECT_EQ(V("description").s, "caf\xc3\xa9 \"quoted\"");
+  EXPECT_EQ(V("transaction_id").s, "T1");
+  EXPECT_EQ(V("transaction_status").s, "failed");
+}
+
+TEST_F(ValidatorTest, ValidatorIsReusableAfterErrors) {
+  Reject("{");
+  Reject(With("amount", "\"x\""));
+  Accept(kSeedLine);
+  EXPECT_EQ(V("transaction_id").s, "T482913");
+}
+
+struct Case {
+  std::string name;
+  std::string body;
+  RejectReason reason;
+  std::string field;
+  std::string message;  // a substring of the message
+};
+
+TEST_F(ValidatorTest, EveryErrorKindNamesFieldAndProblem) {
+  std::vector<Case> cases = {
+      {"empty line", "", RejectReason::kEmpty, "", "empty event"},
+      {"blank line", " \t\r", RejectReason::kEmpty, "", "empty event"},
+      {"not json", "hello", RejectReason::kNotJson, "", "not JSON"},
+      {"truncated", std::string(kSeedLine.substr(0, 100)), RejectReason::kNotJson, "", "not JSON"},
+      {"trailing comma", With("location_country", "\"UK\",") , RejectReason::kNotJson, "",
+       "not JSON"},
+      {"array", "[1, 2]", RejectReason::kNotObject, "", "expected a JSON object, got array"},
+      {"string", "\"abc\"", RejectReason::kNotObject, "", "got string"},
+      {"two objects", std::string(kSeedLine) + " {}", RejectReason::kTrailingContent, "",
+       "after the JSON object"},
+      {"missing", Without("amount"), RejectReason::kMissingField, "amount",
+       "field 'amount': missing (required float)"},
+      {"duplicate", With("amount", "1.0, \"amount\": 2.0"), RejectReason::kDuplicateField,
+       "amount", "field 'amount': appears twice"},
+      {"unknown", With("amount", "1.0, \"amout\": 2.0"), RejectReason::kUnknownField, "amout",
+       "field 'amout': not in schema 'finance'"},
+      {"string for number", With("amount", "\"1234.5\""), RejectReason::kWrongType, "amount",
+       "field 'amount': expected a number, got string \"1234.5\""},
+      {"number for string", With("account_id", "102938"), RejectReason::kWrongType, "account_id",
+       "expected a string, got number 102938"},
+      {"float for int", With("customer_age", "42.5"), RejectReason::kWrongType, "customer_age",
+       "expected an integer, got 42.5"},
+      {"bool for int", With("customer_age", "true"), RejectReason::kWrongType, "customer_age",
+       "got boolean true"},
+      {"object for float", With("amount", "{\"v\": 1}"), RejectReason::kWrongType, "amount",
+       "expected a number, got object {...}"},
+      {"deeply nested known field", With("amount", std::string(10000, '[') + std::string(10000, ']')),
+       RejectReason::kWrongType, "amount", "got array [...]"},
+      {"null", With("amount", "null"), RejectReason::kNullNotAllowed, "amount",
+       "field 'amount': null, but the field is not nullable"},
+      {"enum", With("currency", "\"usd\""), RejectReason::kNotInEnum, "currency",
+       "field 'currency': \"usd\" is not one of: USD, EUR, JPY, GBP"},
+      {"timestamp text", With("transaction_date", "\"yesterday\""), RejectReason::kBadTimestamp,
+       "transaction_date", "\"yesterday\" is not an RFC 3339 timestamp"},
+      {"timestamp no zone", With("transaction_date", "\"2026-11-23T10:08:33\""),
+       RejectReason::kBadTimestamp, "transaction_date", "missing time zone"},
+      {"timestamp day", With("transaction_date", "\"2026-02-30T10:08:33Z\""),
+       RejectReason::kBadTimestamp, "transaction_date", "day out of range"},
+      {"timestamp as number", With("transaction_date", "1795428513"), RejectReason::kWrongType,
+       "transaction_date", "expected a timestamp string"},
+      {"int overflow", With("customer_age", "99999999999999999999"), RejectReason::kOutOfRange,
+       "customer_age", "does not fit a 64-bit integer"},
+      {"int overflow negative", With("customer_age", "-9223372036854775809"),
+       RejectReason::kOutOfRange, "customer_age", "does not fit"},
+      {"float overflow", With("amount", "1e400"), RejectReason::kOutOfRange, "amount",
+       "1e400 is out of range for a double"},
+      {"leading zero", With("amount", "01"), RejectReason::kNotJson, "amount", "bad number 01"},
+      {"bad literal", With("customer_age", "tru"), RejectReason::kNotJson, "customer_age",
+       "bad literal"},
+      {"lone surrogate", With("description", "\"\\ud800\""), RejectReason::kNotJson,
+       "description", "bad string"},
+      {"non-UTF-8 value", With("description", "\"caf\xe9\""), RejectReason::kInvalidUtf8, "",
+       "not valid UTF-8"},
+      {"non-UTF-8 key", With("amount", "1.0, \"\xff\xfe\": 1"), RejectReason::kInvalidUtf8, "",
+       "not valid UTF-8"},
+      {"overlong UTF-8", With("description", "\"\xc0\xaf\""), RejectReason::kInvalidUtf8, "",
+       "not valid UTF-8"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    ValidationError e = Reject(c.body);
+    EXPECT_EQ(ReasonName(e.reason), ReasonName(c.reason));
+    EXPECT_EQ(e.field, c.field);
+    EXPECT_THAT(e.message, HasSubstr(c.message));
+  }
+}
+
+TEST_F(ValidatorTest, EveryReasonHasADistinctName) {
+  std::set<std::string_view> names;
+  for (int i = 0; i < kRejectReasonCount; ++i) {
+    std::string_view n = ReasonName(static_cast<RejectReason>(i));
+    EXPECT_NE(n, "unknown");
+    names.insert(n);
+  }
+  EXPECT_EQ(names.size(), static_cast<size_t>(kRejectReasonCount));
+}
+
+TEST_F(ValidatorTest, OneMegabyteStringIsKept) {
+  std::string big(1'000'000, 'x');
+  big[500'000] = 'y';
+  Accept(With("description", "\"" + big + "\""));
+  EXPECT_EQ(V("description").s, big);
+  Accept(kSeedLine);  // and the buffer shrinks back to normal use
+}
+
+TEST_F(ValidatorTest, OverTheSizeLimitIsRejectedBeforeParsing) {
+  std::string big(2'000'000, 'x');
+  ValidationError e = Reject(With("description", "\"" + big + "\""));
+  EXPECT_EQ(e.reason, RejectReason::kTooLarge);
+  EXPECT_THAT(e.message, HasSubstr("over the limit of 1048576 bytes"));
+}
+
+TEST_F(ValidatorTest, ErrorMessagesShortenLongValues) {
+  std::string big(5000, 'q');
+  ValidationError e = Reject(With("currency", "\"" + big + "\""));
+  EXPECT_EQ(e.reason, RejectReason::kNotInEnum);
+  EXPECT_LT(e.message.size(), 200u);
+}
+
+// A schema that ignores unknown fields: their values are skipped, but
+// nesting is still bounded.
+class IgnoringValidatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = core::Schema::FromToml(R"(
+name = "t"
+event_time = "ts"
+key = "id"
+unknown_fields = "ignore"
+[[fields]]
+name = "id"
+type = "string"
+[[fields]]
+name = "ts"
+type = "timestamp"
+)",
+                                    "t.toml");
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    schema_ = std::make_unique<core::Schema>(std::move(s).value());
+    validator_ = std::make_unique<JsonValidator>(schema_.get());
+  }
+  std::unique_ptr<core::Schema> schema_;
+  std::unique_ptr<JsonValidator> validator_;
+  core::Row row_;
+  ValidationError error_;
+};
+
+TEST_F(IgnoringValidatorTest, SkipsUnknownFieldsOfAnyShape) {
+  EXPECT_TRUE(validator_->Validate(
+      R"({"id": "a", "extra": {"b": [1, {"c": "]]]"}]}, "ts": "2026-11-23T10:08:33Z", "n": 1})",
+      &row_, &error_))
+      << error_.message;
+  EXPECT_EQ(row_.values[0].s, "a");
+}
+
+TEST_F(IgnoringValidatorTest, DeepNestingIsRejected) {
+  std::string deep = R"({"id": "a", "ts": "2026-11-23T10:08:33Z", "x": )" +
+                     std::string(100'000, '[') + std::string(100'000, ']') + "}";
+  EXPECT_FALSE(validator_->Validate(deep, &row_, &error_));
+  EXPECT_EQ(error_.reason, RejectReason::kTooDeep);
+  EXPECT_EQ(error_.field, "x");
+  EXPECT_THAT(error_.message, HasSubstr("nested deeper than 64 levels"));
+  // 63 levels inside the event object is fine.
+  std::string ok = R"({"id": "a", "ts": "2026-11-23T10:08:33Z", "x": )" + std::string(63, '[') +
+                   std::string(63, ']') + "}";
+  EXPECT_TRUE(validator_->Validate(ok, &row_, &error_)) << error_.message;
+}
+
+}  // namespace
+}  // namespace txpipe::codec
