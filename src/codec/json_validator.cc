@@ -106,6 +106,25 @@ const char* JsonTypeName(ondemand::json_type t) {
   return "?";
 }
 
+// Whether a document whose first token is not '{' is complete, valid JSON.
+bool IsValidNonObject(ondemand::document& doc, ondemand::json_type t) {
+  simdjson::error_code e = simdjson::SUCCESS;
+  switch (t) {
+    case ondemand::json_type::array: e = doc.count_elements().error(); break;
+    case ondemand::json_type::number: e = doc.get_double().error(); break;
+    case ondemand::json_type::string: e = doc.get_string().error(); break;
+    case ondemand::json_type::boolean: e = doc.get_bool().error(); break;
+    case ondemand::json_type::null: {
+      bool is_null = false;
+      e = doc.is_null().get(is_null);
+      if (!e && !is_null) e = simdjson::INCORRECT_TYPE;
+      break;
+    }
+    case ondemand::json_type::object: break;
+  }
+  return e == simdjson::SUCCESS;
+}
+
 const char* Expected(FieldType t) {
   switch (t) {
     case FieldType::kString: return "a string";
@@ -171,6 +190,10 @@ bool JsonValidator::Validate(std::string_view body, core::Row* row, ValidationEr
                 fmt::format("not JSON: {}", simdjson::error_message(e)));
   }
   if (type != ondemand::json_type::object) {
+    // Only a valid JSON text counts as "not an object"; "nope" is not JSON at all.
+    if (!IsValidNonObject(doc, type)) {
+      return Fail(error, RejectReason::kNotJson, "", "not JSON");
+    }
     return Fail(error, RejectReason::kNotObject, "",
                 fmt::format("expected a JSON object, got {}", JsonTypeName(type)));
   }

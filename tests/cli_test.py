@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the txpipe binary: flags, exit codes, generate -> check, Ctrl-C.
+
+Usage: cli_test.py PATH/TO/txpipe [unittest args]
+"""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+TXPIPE = None
+
+
+def run(*args, stdin=None, timeout=120):
+    return subprocess.run([TXPIPE, *args], input=stdin, capture_output=True, timeout=timeout)
+
+
+def wait_for(predicate, timeout=30.0, what="condition"):
+    """Polls `predicate` until it is true or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class UsageTest(unittest.TestCase):
+    def test_help_lists_every_command(self):
+        r = run("--help")
+        self.assertEqual(r.returncode, 0)
+        out = r.stdout.decode()
+        for cmd in ["up", "run", "generate", "topic", "query", "check", "flume", "version"]:
+            self.assertIn(cmd, out)
+            self.assertEqual(run(cmd, "--help").returncode, 0, cmd)
+
+    def test_no_command_is_a_usage_error(self):
+        r = run()
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("subcommand is required", r.stderr.decode())
+
+    def test_bad_values_exit_2_with_one_line_naming_the_flag(self):
+        cases = [
+            (["generate", "finance", "--stdout", "--count", "abc"], "--count"),
+            (["generate", "finance", "--stdout", "--count", "-5"], "--count"),
+            (["generate", "finance", "--stdout", "--rate", "fast"], "--rate"),
+            (["generate", "finance", "--stdout", "--rate", "0"], "--rate"),
+            (["generate", "finance", "--stdout", "--rate", "-3"], "--rate"),
+            (["generate", "finance", "--stdout", "--start", "yesterday"], "--start"),
+            (["generate", "finance", "--stdout", "--seed", "x1"], "--seed"),
+            (["generate", "finance", "--stdout", "--file-seconds", "0"], "--file-seconds"),
+            (["generate", "finance", "--stdout", "--ids", "random"], "--ids"),
+            (["generate", "finance", "--stdout", "--bogus"], "--bogus"),
+            (["generate", "finance", "--stdout", "--out", "x"], "--out"),
+            (["generate", "weather", "--stdout"], "kind"),
+            (["generate", "finance"], "--out"),
+            (["up", "--rate", "lots"], "--rate"),
+            (["check"], "--schema"),
+            (["check", "--schema", "nope", "/dev/null"], "--schema"),
+        ]
+        for args, flag in cases:
+            with self.subTest(args=args):
+                r = run(*args)
+                err = r.stderr.decode()
+                self.assertEqual(r.returncode, 2, err)
+                self.assertEqual(len(err.strip().splitlines()), 1, err)
+                self.assertIn(flag, err)
+                self.assertEqual(r.stdout, b"")
+
+    def test_commands_of_later_releases_say_so(self):
+        for cmd in ["run", "topic", "query", "flume"]:
+            r = run(cmd)
+            self.assertEqual(r.returncode, 2, cmd)
+            self.assertIn("not yet available", r.stderr.decode())
+
+    def test_version(self):
+        r = run("version")
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout.decode(), r"^txpipe \d+\.\d+\.\d+")
+
+
+class GenerateTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="txpipe_cli_")
+        self.dir = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_hundred_thousand_generated_events_all_validate(self):
+        for kind, prefix in [("finance", "finance_transactions_"), ("cars", "car_transactions_")]:
+            out = os.path.join(self.dir, kind)
+            r = run("generate", kind, "--out", out, "--rate", "max", "--count", "100000",
+                    "--seed", "5", "--start", "2026-11-23T10:00:00Z", "--no-fsync", "-q")
+            self.assertEqual(r.returncode, 0, r.stderr.decode())
+            files = sorted(os.listdir(out))
+            self.assertEqual(len(files), 100)  # 1 ms apart, one file per second
+            self.assertTrue(all(f.startswith(prefix) and f.endswith(".json") for f in files))
+            r = run("check", "--schema", kind, *[os.path.join(out, f) for f in files])
+            self.assertEqual(r.returncode, 0, r.stderr.decode())
+            self.assertIn(f"{kind}: 100,000 events, 100,000 valid, 0 rejected", r.stdout.decode())
+
+    def test_stdout_is_reproducible_with_seed_and_start(self):
+        args = ["generate", "finance", "--stdout", "--rate", "max", "--count", "2000",
+                "--seed", "11", "--start", "2026-11-23T10:00:00Z"]
+        a, b = run(*args), run(*args)
+        self.assertEqual(a.returncode, 0)
+        self.assertEqual(a.stdout, b.stdout)
+        lines = a.stdout.decode().splitlines()
+        self.assertEqual(len(lines), 2000)
+        self.assertIn('"transaction_date": "2026-11-23T10:00:00Z"', lines[0])
+        self.assertIn('"transaction_date": "2026-11-23T10:00:01.999000Z"', lines[-1])
+
+    def test_check_reports_bad_lines_and_exits_1(self):
+        good = run("generate", "finance", "--stdout", "--count", "3", "--rate", "max",
+                   "--seed", "1").stdout.decode().splitlines()
+        bad = [good[0], "", "not json", good[1].replace('"USD"', '"usd"').replace(
+            '"EUR"', '"usd"').replace('"JPY"', '"usd"').replace('"GBP"', '"usd"'), good[2]]
+        path = os.path.join(self.dir, "mixed.json")
+        with open(path, "w") as f:
+            f.write("\n".join(bad) + "\n")
+        r = run("check", "--schema", "finance", path)
+        self.assertEqual(r.returncode, 1)
+        err = r.stderr.decode()
+        self.assertIn(f"{path}:2: empty: empty event", err)
+        self.assertIn(f"{path}:3: not_json:", err)
+        self.assertIn(f"{path}:4: not_in_enum: field 'currency'", err)
+        self.assertIn("finance: 5 events, 2 valid, 3 rejected", r.stdout.decode())
+
+    def test_check_reads_stdin(self):
+        gen = run("generate", "cars", "--stdout", "--count", "500", "--rate", "max")
+        r = run("check", "--schema", "cars", stdin=gen.stdout)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertIn("cars: 500 events, 500 valid", r.stdout.decode())
+
+    def test_ctrl_c_stops_cleanly_with_whole_files(self):
+        out = os.path.join(self.dir, "spool")
+        p = subprocess.Popen([TXPIPE, "generate", "finance", "--out", out, "--rate", "200"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            wait_for(lambda: os.path.isdir(out) and any(
+                not f.startswith(".") for f in os.listdir(out)), what="a first file")
+            p.send_signal(signal.SIGINT)
+            _, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        self.assertEqual(p.returncode, 0, err.decode())
+        files = os.listdir(out)
+        self.assertFalse([f for f in files if f.startswith(".")], files)
+        r = run("check", "--schema", "finance", *[os.path.join(out, f) for f in files])
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        summary = err.decode()
+        self.assertIn("generated", summary)
+
+
+if __name__ == "__main__":
+    TXPIPE = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2)
