@@ -30,7 +30,7 @@ void PrintProgress(const gen::RunStats& s, bool final) {
   double secs = s.elapsed_us / 1e6;
   double rate = secs > 0 ? s.events / secs : 0;
   std::string r = rate >= 1e6 ? fmt::format("{:.2f} M/s", rate / 1e6)
-                              : fmt::format("{:.0f}/s", rate);
+                              : Thousands(static_cast<uint64_t>(rate)) + "/s";
   fmt::print(stderr, "\r\033[Kgenerated {} events ({:.1f} MB) in {:.1f} s, {}{}{}",
              Thousands(s.events), s.bytes / 1e6, secs, r,
              s.files > 0 ? fmt::format(", {} files", Thousands(s.files)) : "", final ? "\n" : "");
