@@ -139,7 +139,25 @@ const char* Expected(FieldType t) {
 }  // namespace
 
 JsonValidator::JsonValidator(const core::Schema* schema, Options options)
-    : schema_(schema), options_(options), seen_(schema->size()) {}
+    : schema_(schema), options_(options), seen_(schema->size()) {
+  enum_buckets_.resize(schema->size());
+  for (int f = 0; f < schema->size(); ++f) {
+    const FieldSpec& spec = schema->field(f);
+    if (spec.type != FieldType::kEnum) continue;
+    enum_buckets_[f].resize(kEnumBuckets);
+    for (size_t i = 0; i < spec.values.size(); ++i) {
+      enum_buckets_[f][EnumBucket(spec.values[i])].push_back(static_cast<uint16_t>(i));
+    }
+  }
+}
+
+int JsonValidator::EnumIndex(int field, std::string_view value) const {
+  const FieldSpec& spec = schema_->field(field);
+  for (uint16_t i : enum_buckets_[field][EnumBucket(value)]) {
+    if (spec.values[i] == value) return i;
+  }
+  return -1;
+}
 
 bool JsonValidator::Fail(ValidationError* error, RejectReason reason, std::string_view field,
                          std::string message) {
@@ -149,11 +167,26 @@ bool JsonValidator::Fail(ValidationError* error, RejectReason reason, std::strin
   return false;
 }
 
-int JsonValidator::Lookup(std::string_view key) const {
+// Returns the field index of `field`'s key, -1 for a key not in the schema,
+// or -2 when the key is not a valid JSON string (error filled).
+int JsonValidator::Lookup(ondemand::field& field, ValidationError* error) {
   const auto& fields = schema_->fields();
-  if (next_hint_ < static_cast<int>(fields.size()) && fields[next_hint_].name == key) {
-    return next_hint_;
+  // Fast path: the field the schema lists next, compared on the raw bytes.
+  if (next_hint_ < static_cast<int>(fields.size())) {
+    const std::string& want = fields[next_hint_].name;
+    const char* raw = field.key().raw();
+    if (field.key().unsafe_is_equal(static_cast<size_t>(buffer_end_ - raw), want)) {
+      key_ = want;
+      return next_hint_;
+    }
   }
+  std::string_view key;
+  if (auto e = field.unescaped_key().get(key)) {
+    Fail(error, RejectReason::kNotJson, "",
+         fmt::format("not JSON: bad field name: {}", simdjson::error_message(e)));
+    return -2;
+  }
+  key_ = key;
   return schema_->FieldIndex(key);
 }
 
@@ -175,6 +208,7 @@ bool JsonValidator::Validate(std::string_view body, core::Row* row, ValidationEr
   std::memcpy(buffer_.get(), body.data(), body.size());
   std::memset(buffer_.get() + body.size(), 0, simdjson::SIMDJSON_PADDING);
   const char* end = buffer_.get() + body.size();
+  buffer_end_ = end + simdjson::SIMDJSON_PADDING;
 
   ondemand::document doc;
   if (auto e = parser_.iterate(buffer_.get(), body.size(), need).get(doc)) {
@@ -209,16 +243,13 @@ bool JsonValidator::Validate(std::string_view body, core::Row* row, ValidationEr
   next_hint_ = 0;
   for (auto item : object) {
     ondemand::field field;
-    std::string_view key;
     if (auto e = std::move(item).get(field)) {
       return Fail(error, RejectReason::kNotJson, "",
                   fmt::format("not JSON: {}", simdjson::error_message(e)));
     }
-    if (auto e = field.unescaped_key().get(key)) {
-      return Fail(error, RejectReason::kNotJson, "",
-                  fmt::format("not JSON: bad field name: {}", simdjson::error_message(e)));
-    }
-    int index = Lookup(key);
+    int index = Lookup(field, error);
+    if (index == -2) return false;
+    std::string_view key = key_;
     if (index < 0) {
       if (schema_->unknown_fields() == core::UnknownFieldPolicy::kReject) {
         return Fail(error, RejectReason::kUnknownField, key,
@@ -268,6 +299,58 @@ bool JsonValidator::Validate(std::string_view body, core::Row* row, ValidationEr
 }
 
 bool JsonValidator::CheckValue(int index, ondemand::value v, Value* out, ValidationError* error) {
+  // Fast path: ask simdjson for the type the schema expects. A miss (null, a
+  // wrong type, a bad number) takes the slow path, which explains it.
+  const FieldSpec& f = schema_->field(index);
+  switch (f.type) {
+    case FieldType::kString: {
+      if (v.get_string().get(out->s) != simdjson::SUCCESS) break;
+      out->kind = Value::Kind::kString;
+      return true;
+    }
+    case FieldType::kEnum: {
+      std::string_view s;
+      if (v.get_string().get(s) != simdjson::SUCCESS) break;
+      int e = EnumIndex(index, s);
+      if (e < 0) {
+        return Fail(error, RejectReason::kNotInEnum, f.name,
+                    fmt::format("field '{}': \"{}\" is not one of: {}", f.name,
+                                s.size() > 40 ? std::string(s.substr(0, 40)) + "..." : s,
+                                fmt::join(f.values, ", ")));
+      }
+      out->kind = Value::Kind::kEnum;
+      out->i = e;
+      out->s = f.values[e];
+      return true;
+    }
+    case FieldType::kTimestamp: {
+      std::string_view s;
+      if (v.get_string().get(s) != simdjson::SUCCESS) break;
+      std::string why;
+      if (!base::ParseIsoTimestamp(s, &out->i, &why)) {
+        return Fail(error, RejectReason::kBadTimestamp, f.name,
+                    fmt::format("field '{}': \"{}\" is not an RFC 3339 timestamp: {}", f.name,
+                                s.size() > 40 ? std::string(s.substr(0, 40)) + "..." : s, why));
+      }
+      out->kind = Value::Kind::kTimestamp;
+      return true;
+    }
+    case FieldType::kInt: {
+      if (v.get_int64().get(out->i) != simdjson::SUCCESS) break;
+      out->kind = Value::Kind::kInt;
+      return true;
+    }
+    case FieldType::kFloat: {
+      if (v.get_double().get(out->f) != simdjson::SUCCESS) break;
+      out->kind = Value::Kind::kFloat;
+      return true;
+    }
+  }
+  return CheckValueSlow(index, v, out, error);
+}
+
+bool JsonValidator::CheckValueSlow(int index, ondemand::value& v, Value* out,
+                                   ValidationError* error) {
   const FieldSpec& f = schema_->field(index);
   ondemand::json_type t;
   if (auto e = v.type().get(t)) {

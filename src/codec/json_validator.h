@@ -70,15 +70,31 @@ class JsonValidator {
             std::string message);
   bool CheckValue(int index, simdjson::ondemand::value value, core::Value* out,
                   ValidationError* error);
-  int Lookup(std::string_view key) const;
+  bool CheckValueSlow(int index, simdjson::ondemand::value& value, core::Value* out,
+                      ValidationError* error);
+  int Lookup(simdjson::ondemand::field& field, ValidationError* error);
+  int EnumIndex(int field, std::string_view value) const;
+
+  // Enum values of each field, bucketed by a cheap hash of (length, first and
+  // last byte): a lookup compares against one candidate, not every value.
+  static constexpr int kEnumBuckets = 64;
+  static int EnumBucket(std::string_view s) {
+    return s.empty() ? 0
+                     : static_cast<int>((s.size() * 7 + static_cast<unsigned char>(s[0]) * 3 +
+                                         static_cast<unsigned char>(s.back())) &
+                                        (kEnumBuckets - 1));
+  }
+  std::vector<std::vector<std::vector<uint16_t>>> enum_buckets_;  // [field][bucket] -> indexes
 
   const core::Schema* schema_;
   Options options_;
   simdjson::ondemand::parser parser_;
   std::unique_ptr<char[]> buffer_;  // body + simdjson padding
   size_t buffer_capacity_ = 0;
+  const char* buffer_end_ = nullptr;  // end of the readable (padded) bytes
   std::vector<uint8_t> seen_;
-  int next_hint_ = 0;  // fields usually arrive in schema order
+  int next_hint_ = 0;      // fields usually arrive in schema order
+  std::string_view key_;  // the key Lookup last matched (for messages)
 };
 
 }  // namespace txpipe::codec
