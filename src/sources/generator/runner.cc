@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "base/time.h"
-#include "io/file.h"
+#include "io/env.h"
 
 namespace txpipe::sources::generator {
 
@@ -71,12 +71,8 @@ class Output {
         // Written under a hidden name, renamed into view when complete.
         tmp_path_ = fmt::format("{}/.{}_{}.json.tmp", o_.out_dir, prefix_,
                                 base::FormatFileStamp(first_time_));
-        auto f = io::WritableFile::Create(tmp_path_);
-        if (!f.ok() && f.status().code() == base::Code::kAlreadyExists) {
-          // Left by a run that was killed: ours now.
-          std::remove(tmp_path_.c_str());
-          f = io::WritableFile::Create(tmp_path_);
-        }
+        // A .tmp of this name was left by a run that was killed: ours now.
+        auto f = env_->NewWritableFile(tmp_path_, io::OpenMode::kTruncate);
         if (!f.ok()) return f.status();
         file_ = std::move(f).value();
       }
@@ -100,11 +96,11 @@ class Output {
     for (int n = 0;; ++n) {
       std::string name = n == 0 ? fmt::format("{}/{}_{}.json", o_.out_dir, prefix_, stamp)
                                 : fmt::format("{}/{}_{}_{}.json", o_.out_dir, prefix_, stamp, n);
-      Status s = io::RenameNoReplace(tmp_path_, name);
+      Status s = env_->RenameNoReplace(tmp_path_, name);
       if (s.ok()) break;
       if (s.code() != base::Code::kAlreadyExists || n > 10000) return s;
     }
-    if (o_.fsync) TXP_RETURN_IF_ERROR(io::SyncDir(o_.out_dir));
+    if (o_.fsync) TXP_RETURN_IF_ERROR(env_->SyncDir(o_.out_dir));
     ++files_;
     return Status::OK();
   }
@@ -114,6 +110,7 @@ class Output {
   bool open_ = false;
   int64_t span_ = 0;
   int64_t first_time_ = 0;
+  io::Env* env_ = io::Env::Default();
   std::unique_ptr<io::WritableFile> file_;
   std::string tmp_path_;
   uint64_t files_ = 0;
@@ -135,7 +132,7 @@ Result<RunStats> RunGenerator(const RunOptions& o, base::Clock* clock, const bas
   }
   auto gen = MakeGenerator(o.kind, o.seed, o.ids);
   if (!gen.ok()) return gen.status();
-  if (!o.out_dir.empty()) TXP_RETURN_IF_ERROR(io::CreateDirs(o.out_dir));
+  if (!o.out_dir.empty()) TXP_RETURN_IF_ERROR(io::Env::Default()->CreateDirs(o.out_dir));
 
   Output out(o, (*gen)->file_prefix());
   Buffer buf;
