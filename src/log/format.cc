@@ -110,7 +110,7 @@ void BatchBuilder::Add(const RecordView& r) {
   ++count_;
 }
 
-base::Result<std::string_view> BatchBuilder::Finish() {
+base::Result<std::span<char>> BatchBuilder::Finish() {
   if (records_.size() > kMaxBatchBytes) {
     return Status::InvalidArgument(fmt::format("batch of {} bytes is over the limit of {} bytes",
                                                records_.size(), kMaxBatchBytes));
@@ -144,7 +144,7 @@ base::Result<std::string_view> BatchBuilder::Finish() {
   PutFixed32(p + 40, static_cast<uint32_t>(records_.size()));
   uint32_t crc = base::crc32c::Value(p + 16, batch_.size() - 16);
   PutFixed32(p + 12, base::crc32c::Mask(crc));
-  return std::string_view(batch_);
+  return std::span<char>(batch_.data(), batch_.size());
 }
 
 void BatchBuilder::Reset() {

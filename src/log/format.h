@@ -83,9 +83,9 @@ class BatchBuilder {
   uint32_t count() const { return count_; }
   // Uncompressed bytes added so far.
   size_t records_size() const { return records_.size(); }
-  // The finished batch (base offset 0; see SetBaseOffset). Valid until the
-  // next Add/Reset. Fails only when the batch is over kMaxBatchBytes.
-  base::Result<std::string_view> Finish();
+  // The finished batch (base offset 0: the log sets it on append). Valid and
+  // writable until the next Add/Reset. Fails only over kMaxBatchBytes.
+  base::Result<std::span<char>> Finish();
   void Reset();
 
  private:

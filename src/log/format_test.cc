@@ -38,7 +38,7 @@ std::string Build(const std::vector<Owned>& recs, Codec codec, uint64_t base) {
   }
   auto r = b.Finish();
   EXPECT_TRUE(r.ok());
-  std::string batch(*r);
+  std::string batch(r->data(), r->size());
   SetBaseOffset(batch.data(), base);
   return batch;
 }

@@ -43,6 +43,11 @@ void FaultEnv::FailSyncs(bool fail) {
   fail_syncs_ = fail;
 }
 
+uint64_t FaultEnv::syncs() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return syncs_;
+}
+
 uint64_t FaultEnv::bytes_written() const {
   std::lock_guard<std::mutex> l(mu_);
   return written_;
@@ -70,6 +75,7 @@ bool FaultEnv::sync_fails() const {
 void FaultEnv::Synced(const std::string& path, uint64_t size) {
   std::lock_guard<std::mutex> l(mu_);
   synced_[path] = size;
+  ++syncs_;
 }
 
 void FaultEnv::Track(const std::string& path, uint64_t durable_size) {

@@ -28,8 +28,9 @@ class FaultEnv : public Env {
   // With `torn`, a random prefix of the unsynced bytes survives instead
   // (seeded by `seed`). Then clears all faults and tracking.
   base::Status Crash(bool torn = false, uint64_t seed = 0);
-  // Bytes appended through this Env so far.
+  // Bytes appended through this Env so far, and successful syncs.
   uint64_t bytes_written() const;
+  uint64_t syncs() const;
 
   // Env
   base::Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path,
@@ -70,6 +71,7 @@ class FaultEnv : public Env {
   int64_t budget_ = -1;
   bool fail_syncs_ = false;
   uint64_t written_ = 0;
+  uint64_t syncs_ = 0;
   std::map<std::string, uint64_t> synced_;  // path -> durable bytes
 };
 
