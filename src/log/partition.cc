@@ -264,6 +264,32 @@ Result<uint64_t> Partition::Append(std::span<char> batch) {
   return base;
 }
 
+Result<Partition::RetentionResult> Partition::Retain(int64_t min_timestamp_ms,
+                                                     uint64_t safe_offset, uint64_t max_bytes) {
+  RetentionResult result;
+  std::vector<std::string> doomed;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    uint64_t total = 0;
+    for (const auto& [b, seg] : segments_) total += seg.size;
+    while (segments_.size() > 1) {
+      const Segment& seg = segments_.begin()->second;
+      bool expired = seg.max_timestamp_ms < min_timestamp_ms && seg.end <= safe_offset;
+      bool over_cap = max_bytes > 0 && total > max_bytes;
+      if (!expired && !over_cap) break;
+      if (!expired && seg.end > safe_offset) ++result.forced_segments;
+      ++result.segments;
+      result.bytes += seg.size;
+      total -= seg.size;
+      doomed.push_back(seg.path);
+      segments_.erase(segments_.begin());  // readers holding the file keep reading it
+    }
+  }
+  for (const auto& path : doomed) TXP_RETURN_IF_ERROR(env_->RemoveFile(path));
+  if (!doomed.empty()) TXP_RETURN_IF_ERROR(env_->SyncDir(dir_));
+  return result;
+}
+
 Status Partition::Sync() {
   std::unique_lock<std::mutex> l(mu_);
   if (!failed_.ok()) return failed_;

@@ -66,6 +66,19 @@ class Partition {
   // Close(). Returns whether data is there.
   bool WaitFor(uint64_t offset, int64_t timeout_us);
 
+  // Deletes whole sealed segments from the front (never the active one):
+  // those whose newest record is older than `min_timestamp_ms`, as long as
+  // every reader that matters has passed them (segment end <= `safe_offset`);
+  // and then, regardless of readers, as many as keep the partition under
+  // `max_bytes` (0 = no cap). Returns what was removed.
+  struct RetentionResult {
+    int segments = 0;
+    uint64_t bytes = 0;
+    int forced_segments = 0;  // removed over the byte cap before readers passed them
+  };
+  base::Result<RetentionResult> Retain(int64_t min_timestamp_ms, uint64_t safe_offset,
+                                       uint64_t max_bytes);
+
   // Makes every append durable (for FlushPolicy::kInterval and kNever).
   base::Status Sync();
   // Wakes waiting readers and refuses further appends.
