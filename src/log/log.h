@@ -77,6 +77,8 @@ class Log {
   // Applies retention now (also done periodically by the background thread).
   base::Status EnforceRetention(int64_t now_ms);
   LogStats stats() const;
+  // Moves whenever any partition of the log gets visible data.
+  Notifier* notifier() { return &notifier_; }
   const std::string& dir() const { return dir_; }
 
   // Kafka's topic naming rules: [A-Za-z0-9._-], 1..249 chars, not "." or "..".
@@ -84,14 +86,17 @@ class Log {
 
  private:
   Log(io::Env* env, std::string dir, LogOptions options)
-      : env_(env), dir_(std::move(dir)), options_(std::move(options)) {}
+      : env_(env), dir_(std::move(dir)), options_(std::move(options)) {
+    options_.partition.notifier = &notifier_;
+  }
   base::Status Load();
   base::Result<Topic*> OpenTopic(const std::string& name, int partitions);
   void Background();
 
   io::Env* const env_;
   const std::string dir_;
-  const LogOptions options_;
+  LogOptions options_;
+  Notifier notifier_;
   std::unique_ptr<io::FileLock> lock_;
 
   mutable std::mutex mu_;

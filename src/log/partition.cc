@@ -186,6 +186,7 @@ Status Partition::Roll() {
   TXP_RETURN_IF_ERROR(active_->Close());
   synced_ = visible_ = next_;
   pending_.clear();
+  if (options_.notifier) options_.notifier->Notify();
   Segment seg;
   seg.base = seg.end = next_;
   seg.path = SegmentPath(next_);
@@ -228,6 +229,7 @@ Result<uint64_t> Partition::Append(std::span<char> batch) {
     visible_ = next_;
     visible_pos_ = seg->size;
     data_cv_.notify_all();
+    if (options_.notifier) options_.notifier->Notify();
     return base;
   }
   pending_.emplace_back(next_, seg->size);
@@ -260,6 +262,7 @@ Result<uint64_t> Partition::Append(std::span<char> batch) {
     }
     sync_cv_.notify_all();
     data_cv_.notify_all();
+    if (options_.notifier) options_.notifier->Notify();
   }
   return base;
 }

@@ -8,6 +8,7 @@
 // "visible" end), so nothing a reader acted on can vanish in a crash.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -29,10 +30,38 @@ enum class FlushPolicy {
   kNever,     // the OS decides; appends visible at once
 };
 
+// Wakes waiters when any of the partitions sharing it gets visible data:
+// lets one reader wait on many partitions. Thread-safe.
+class Notifier {
+ public:
+  uint64_t seq() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return seq_;
+  }
+  void Notify() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      ++seq_;
+    }
+    cv_.notify_all();
+  }
+  // Waits until seq() != `seen` or the timeout passes; returns whether it moved.
+  bool WaitChanged(uint64_t seen, int64_t timeout_us) {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, std::chrono::microseconds(timeout_us), [&] { return seq_ != seen; });
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t seq_ = 0;
+};
+
 struct PartitionOptions {
   uint64_t max_segment_bytes = 128ull << 20;  // roll to a new segment past this size
   uint32_t index_interval_bytes = 4096;       // one index entry per this many bytes
   FlushPolicy flush = FlushPolicy::kBatch;
+  Notifier* notifier = nullptr;               // told when visible data arrives
 };
 
 // What Open found and repaired.
