@@ -1,0 +1,62 @@
+// Metrics: counters and gauges with labels, rendered in Prometheus text
+// format for GET /metrics. Names are prefixed txpipe_ by convention and
+// counters end in _total. Getting a metric takes a lock; updating one is a
+// relaxed atomic add, so components keep the pointer and bump it in hot loops.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace txpipe::runtime {
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+class Counter {
+ public:
+  void Add(uint64_t n = 1) { v_.fetch_add(n, std::memory_order_relaxed); }
+  uint64_t value() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+class Gauge {
+ public:
+  void Set(int64_t v) { v_.store(v, std::memory_order_relaxed); }
+  void Add(int64_t n) { v_.fetch_add(n, std::memory_order_relaxed); }
+  int64_t value() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<int64_t> v_{0};
+};
+
+class Metrics {
+ public:
+  // Returns the counter `name{labels}`, creating it. The pointer lives as long
+  // as the Metrics. `help` is kept from the first call for a name.
+  Counter* counter(const std::string& name, const std::string& help, const Labels& labels = {});
+  Gauge* gauge(const std::string& name, const std::string& help, const Labels& labels = {});
+  // Current value, 0 when the metric does not exist (for tests and status lines).
+  uint64_t CounterValue(const std::string& name, const Labels& labels = {}) const;
+  int64_t GaugeValue(const std::string& name, const Labels& labels = {}) const;
+  // Prometheus text exposition format, version 0.0.4.
+  std::string Prometheus() const;
+
+ private:
+  struct Family {
+    std::string help;
+    bool is_counter = true;
+    std::map<Labels, std::unique_ptr<Counter>> counters;
+    std::map<Labels, std::unique_ptr<Gauge>> gauges;
+  };
+  mutable std::mutex mu_;
+  std::map<std::string, Family> families_;
+};
+
+}  // namespace txpipe::runtime
