@@ -44,6 +44,14 @@ Status Log::ValidateName(std::string_view kind, const std::string& name) {
 Result<std::unique_ptr<Log>> Log::Open(io::Env* env, const std::string& dir,
                                        const LogOptions& options) {
   std::unique_ptr<Log> log(new Log(env, dir, options));
+  log->options_.partition.read_only = options.read_only;
+  if (options.read_only) {
+    if (!env->FileExists(dir + "/topics")) {
+      return Status::NotFound(fmt::format("{} is not a txpipe log (no topics/ folder)", dir));
+    }
+    TXP_RETURN_IF_ERROR(log->Load());
+    return log;
+  }
   TXP_RETURN_IF_ERROR(env->CreateDirs(dir + "/topics"));
   TXP_RETURN_IF_ERROR(env->CreateDirs(dir + "/groups"));
   auto lock = env->LockFile(dir + "/LOCK", fmt::format("pid {}\n", getpid()));
@@ -78,7 +86,13 @@ Result<Topic*> Log::OpenTopic(const std::string& name, int partitions) {
     std::string pdir = fmt::format("{}/{}", TopicDir(dir_, name), i);
     auto p = Partition::Open(env_, pdir, options_.partition, &report);
     if (!p.ok()) return p.status();
-    for (const auto& m : report.messages) TXP_LOG_WARN("log: recovered {}", m);
+    for (const auto& m : report.messages) {
+      if (options_.read_only) {
+        TXP_LOG_WARN("log: {} (read-only: not repaired)", m);
+      } else {
+        TXP_LOG_WARN("log: recovered {}", m);
+      }
+    }
     stats_.recovered_truncated_bytes += report.truncated_bytes;
     topic->partitions_.push_back(std::move(p).value());
   }
@@ -143,6 +157,7 @@ Status Log::Load() {
 
 Result<Topic*> Log::CreateTopic(const std::string& name, int partitions) {
   TXP_RETURN_IF_ERROR(ValidateName("topic", name));
+  if (options_.read_only) return Status::NotSupported("log opened read-only");
   if (partitions < 1 || partitions > 1024) {
     return Status::InvalidArgument(
         fmt::format("topic '{}': partitions must be 1..1024, got {}", name, partitions));
@@ -181,6 +196,7 @@ std::vector<std::string> Log::TopicNames() const {
 Status Log::CommitOffsets(const std::string& group,
                           const std::map<TopicPartition, uint64_t>& offsets) {
   TXP_RETURN_IF_ERROR(ValidateName("group", group));
+  if (options_.read_only) return Status::NotSupported("log opened read-only");
   std::lock_guard<std::mutex> l(mu_);
   auto merged = groups_[group];
   for (const auto& [tp, off] : offsets) merged[tp] = off;

@@ -28,6 +28,9 @@ struct LogOptions {
   int64_t flush_interval_ms = 1000;  // FlushPolicy::kInterval: sync this often
   int64_t retention_ms = 7 * 24 * 3600 * 1000LL;  // keep segments this long (0 = forever)
   uint64_t retention_bytes = 0;     // cap per partition (0 = none)
+  // Open for inspection while another process may own the log: no lock, no
+  // repairs, no background work, no appends or commits.
+  bool read_only = false;
 };
 
 class Topic {

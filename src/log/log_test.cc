@@ -81,6 +81,31 @@ TEST_F(LogTest, SecondOpenOfTheSameDirectoryIsRefused) {
   EXPECT_TRUE(Log::Open(io::Env::Default(), dir_, options_).ok());
 }
 
+TEST_F(LogTest, ReadOnlyOpenInspectsALogAnotherOwnerHolds) {
+  auto owner = Open();
+  Partition* p = (*owner->CreateTopic("t", 1))->partition(0);
+  AppendOne(p, "one", 1);
+  AppendOne(p, "two", 2);
+  ASSERT_TRUE(owner->CommitOffsets("g", {{{"t", 0}, 1}}).ok());
+  LogOptions ro = options_;
+  ro.read_only = true;
+  auto reader = Log::Open(io::Env::Default(), dir_, ro);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  Topic* t = (*reader)->FindTopic("t");
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->partition(0)->next_offset(), 2u);
+  EXPECT_EQ((*reader)->CommittedOffset("g", {"t", 0}), 1u);
+  std::string bytes;
+  ASSERT_TRUE(t->partition(0)->Read(0, 1 << 20, &bytes).ok());
+  EXPECT_FALSE(bytes.empty());
+  EXPECT_EQ((*reader)->CreateTopic("u", 1).status().code(), base::Code::kNotSupported);
+  BatchBuilder b;
+  b.Add({1, "", {}, "x"});
+  EXPECT_FALSE(t->partition(0)->Append(*b.Finish()).ok());
+  EXPECT_EQ(Log::Open(io::Env::Default(), dir_ + "/nope", ro).status().code(),
+            base::Code::kNotFound);
+}
+
 TEST_F(LogTest, CommittedOffsetsSurviveReopen) {
   {
     auto log = Open();

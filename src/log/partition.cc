@@ -39,6 +39,15 @@ Result<std::unique_ptr<Partition>> Partition::Open(io::Env* env, const std::stri
     return Status::InvalidArgument("partition: max_segment_bytes and index_interval_bytes");
   }
   std::unique_ptr<Partition> p(new Partition(env, dir, options));
+  if (options.read_only) {
+    TXP_RETURN_IF_ERROR(p->Recover(report));
+    if (p->segments_.empty()) {
+      return Status::NotFound(fmt::format("{}: no segments", dir));
+    }
+    p->visible_pos_ = p->segments_.rbegin()->second.size;
+    p->closed_ = true;  // refuses appends
+    return p;
+  }
   TXP_RETURN_IF_ERROR(env->CreateDirs(dir));
   TXP_RETURN_IF_ERROR(p->Recover(report));
   TXP_RETURN_IF_ERROR(p->OpenActive());
@@ -121,7 +130,7 @@ Status Partition::ScanSegment(Segment* seg, bool is_last, RecoveryReport* report
     report->truncated_bytes += dropped;
     report->messages.push_back(fmt::format("{}: {}; truncated {} bytes at position {}", seg->path,
                                            problem, dropped, pos));
-    TXP_RETURN_IF_ERROR(env_->Truncate(seg->path, pos));
+    if (!options_.read_only) TXP_RETURN_IF_ERROR(env_->Truncate(seg->path, pos));
   }
   seg->size = pos;
   return Status::OK();

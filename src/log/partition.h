@@ -62,6 +62,9 @@ struct PartitionOptions {
   uint32_t index_interval_bytes = 4096;       // one index entry per this many bytes
   FlushPolicy flush = FlushPolicy::kBatch;
   Notifier* notifier = nullptr;               // told when visible data arrives
+  // Inspect only: nothing is written or truncated (a damaged tail is reported
+  // and hidden), appends fail. For tools reading a log another process owns.
+  bool read_only = false;
 };
 
 // What Open found and repaired.
