@@ -71,7 +71,7 @@ class UsageTest(unittest.TestCase):
                 self.assertEqual(r.stdout, b"")
 
     def test_commands_of_later_releases_say_so(self):
-        for cmd in ["run", "topic", "query", "flume"]:
+        for cmd in ["query", "flume"]:
             r = run(cmd)
             self.assertEqual(r.returncode, 2, cmd)
             self.assertIn("not yet available", r.stderr.decode())
@@ -155,6 +155,63 @@ class GenerateTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr.decode())
         summary = err.decode()
         self.assertIn("generated", summary)
+
+
+class TopicAndConfigTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="txpipe_topic_")
+        self.dir = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_produce_list_describe_tail_offsets(self):
+        gen = run("generate", "finance", "--stdout", "--count", "3000", "--rate", "max",
+                  "--seed", "4")
+        r = run("topic", "produce", "finance", "--data-dir", self.dir, "--key-field",
+                "account_id", stdin=gen.stdout)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertIn("produced 3,000 events to finance", r.stderr.decode())
+        r = run("topic", "list", "--data-dir", self.dir)
+        self.assertRegex(r.stdout.decode(), r"finance\s+partitions\s+2\s+events\s+3,000")
+        r = run("topic", "describe", "finance", "--data-dir", self.dir)
+        ends = [int(line.split()[2]) for line in r.stdout.decode().splitlines()[2:]]
+        self.assertEqual(sum(ends), 3000)
+        self.assertTrue(all(e > 1000 for e in ends))  # keys spread over both partitions
+        r = run("topic", "tail", "finance", "--data-dir", self.dir, "--count", "5000")
+        lines = r.stdout.decode().splitlines()
+        self.assertEqual(sorted(lines), sorted(gen.stdout.decode().splitlines()))
+        r = run("topic", "offsets", "--data-dir", self.dir)
+        self.assertEqual(r.returncode, 0)
+        r = run("topic", "tail", "nope", "--data-dir", self.dir)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no topic 'nope'", r.stderr.decode())
+
+    def test_check_config_errors_name_the_key(self):
+        path = os.path.join(self.dir, "p.toml")
+        cases = [
+            ('[broker]\nflush = "sometimes"\n', "broker.flush: 'sometimes' is not one of"),
+            ('[broker]\npartitions = 0\n', "broker.partitions: must be between 1 and 1024"),
+            ('colour = 1\n', "colour: unknown key"),
+            ('[sources.x]\ntype = "teleport"\n', "sources.x.type: unknown source type 'teleport'"),
+            ('[sinks.y]\npath = "a"\n', "sinks.y: missing 'type'"),
+            ('data_dir = "d"\n', "nothing to run"),
+            ('[broker\n', "p.toml:1:"),
+        ]
+        for text, want in cases:
+            with self.subTest(text=text):
+                with open(path, "w") as f:
+                    f.write(text)
+                for cmd in (["check", "-c", path], ["run", "-c", path]):
+                    r = run(*cmd)
+                    self.assertEqual(r.returncode, 2, r.stderr.decode())
+                    self.assertIn(want, r.stderr.decode())
+
+    def test_describe_lists_the_broker_options(self):
+        r = run("check", "--describe")
+        self.assertEqual(r.returncode, 0)
+        for key in ["[broker]", "flush", "partitions", "max_segment_bytes", "retention_ms"]:
+            self.assertIn(key, r.stdout.decode())
 
 
 if __name__ == "__main__":

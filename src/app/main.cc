@@ -44,9 +44,9 @@ int Main(int argc, char** argv) {
   app.footer("Run 'txpipe COMMAND --help' for the options of a command.");
   std::vector<Command> commands;
   commands.push_back(AddUp(app));
-  commands.push_back(AddNotYet(app, "run", "Run a pipeline from a TOML config (-c pipeline.toml)"));
+  commands.push_back(AddRun(app));
   commands.push_back(AddGenerate(app));
-  commands.push_back(AddNotYet(app, "topic", "List, create, read and describe topics"));
+  commands.push_back(AddTopic(app));
   commands.push_back(AddNotYet(app, "query", "Query windows, alerts and recent events"));
   commands.push_back(AddCheck(app));
   commands.push_back(AddNotYet(app, "flume", "Run an Apache Flume agent config"));
@@ -57,8 +57,13 @@ int Main(int argc, char** argv) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help
     // One line that names the flag, then where to look.
     std::string cmd = "txpipe";
-    for (const auto& c : commands) {
-      if (c.cli->parsed()) cmd += " " + c.cli->get_name();
+    for (const CLI::App* a = &app; a;) {
+      const CLI::App* next = nullptr;
+      for (const CLI::App* s : a->get_subcommands()) {
+        if (s->parsed()) next = s;
+      }
+      if (next) cmd += " " + next->get_name();
+      a = next;
     }
     fmt::print(stderr, "{}: error: {} (see '{} --help')\n", cmd, e.what(), cmd);
     return kExitUsage;

@@ -1,0 +1,209 @@
+#include "app/pipeline.h"
+
+#include <fmt/format.h>
+
+#include <thread>
+
+#include "base/logging.h"
+#include "brokers/embedded/embedded_broker.h"
+#include "config/options.h"
+
+namespace txpipe::app {
+
+using base::Result;
+using base::Status;
+
+namespace {
+
+const config::OptionTable<BrokerOptions>& BrokerTable() {
+  static const auto* t =
+      &(*new config::OptionTable<BrokerOptions>("broker"))
+           .Enum("type", &BrokerOptions::type, {"embedded"}, "Where topics live")
+           .String("dir", &BrokerOptions::dir, "Log directory (embedded), under data_dir")
+           .Integer("partitions", &BrokerOptions::partitions, "Partitions of topics txpipe creates",
+                    1, 1024)
+           .Enum("flush", &BrokerOptions::flush, {"batch", "interval", "never"},
+                 "batch: fsync before an append is acknowledged (group commit)")
+           .DurationMs("flush_interval_ms", &BrokerOptions::flush_interval_ms,
+                       "fsync period with flush = \"interval\"", 1, 1)
+           .Bytes("max_segment_bytes", &BrokerOptions::max_segment_bytes,
+                  "Roll log segments past this size", 4096)
+           .DurationMs("retention_ms", &BrokerOptions::retention_ms,
+                       "Delete segments older than this that every group has read (0 = never)")
+           .Bytes("retention_bytes", &BrokerOptions::retention_bytes,
+                  "Cap per partition, even if unread (0 = none)");
+  return *t;
+}
+
+Status TopicsOf(const config::Node& node, std::vector<std::string>* topics) {
+  if (const config::Node* t = node.Get("topic")) {
+    if (!t->is_string()) return t->Error("expected a string");
+    topics->push_back(t->as_string());
+  }
+  if (const config::Node* ts = node.Get("topics")) {
+    if (!ts->is_array()) return ts->Error("expected a list of topic names");
+    for (const auto& e : ts->as_array()) {
+      if (!e.is_string()) return e.Error("expected a string");
+      topics->push_back(e.as_string());
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<Pipeline> ParsePipeline(const config::Node& root) {
+  Pipeline p;
+  p.origin = root.origin();
+  p.data_dir = "txpipe-data";
+  for (const auto& [key, node] : root.as_table()) {
+    if (key != "data_dir" && key != "broker" && key != "sources" && key != "sinks") {
+      return node.Error("unknown key (expected data_dir, [broker], [sources.NAME], [sinks.NAME])");
+    }
+  }
+  if (const config::Node* d = root.Get("data_dir")) {
+    if (!d->is_string() || d->as_string().empty()) return d->Error("expected a directory name");
+    p.data_dir = d->as_string();
+  }
+  if (const config::Node* b = root.Get("broker")) {
+    TXP_RETURN_IF_ERROR(BrokerTable().Parse(*b, &p.broker, {}));
+  }
+  int count = 0;
+  for (const char* kind_key : {"sources", "sinks"}) {
+    const config::Node* group = root.Get(kind_key);
+    if (!group) continue;
+    if (!group->is_table()) return group->Error("expected tables like [sources.NAME]");
+    std::string kind = std::string(kind_key) == "sources" ? "source" : "sink";
+    for (const auto& [name, node] : group->as_table()) {
+      if (!node.is_table()) return node.Error("expected a table");
+      const config::Node* type = node.Get("type");
+      if (!type || !type->is_string()) {
+        return node.Error(fmt::format("missing 'type' (the kind of {})", kind));
+      }
+      const ComponentType* ct = nullptr;
+      std::vector<std::string> known;
+      for (const auto& c : BuiltinComponents()) {
+        if (c.kind != kind) continue;
+        known.push_back(c.type);
+        if (c.type == type->as_string()) ct = &c;
+      }
+      if (!ct) {
+        return type->Error(fmt::format("unknown {} type '{}' (built-in: {})", kind,
+                                       type->as_string(), fmt::join(known, ", ")));
+      }
+      ComponentSpec spec;
+      spec.kind = kind;
+      spec.name = name;
+      spec.type = ct->type;
+      TXP_RETURN_IF_ERROR(TopicsOf(node, &spec.topics));
+      auto factory = ct->parse(node);
+      if (!factory.ok()) return factory.status();
+      spec.factory = std::move(factory).value();
+      p.components.push_back(std::move(spec));
+      ++count;
+    }
+  }
+  if (count == 0) return root.Error("no [sources.NAME] or [sinks.NAME]: nothing to run");
+  return p;
+}
+
+Result<Pipeline> LoadPipeline(const std::string& path) {
+  auto root = config::LoadTomlFile(path);
+  if (!root.ok()) return root.status();
+  return ParsePipeline(*root);
+}
+
+std::string DescribeAll() {
+  std::string s = "Pipeline config (TOML). Top level: data_dir = \"txpipe-data\".\n\n";
+  s += BrokerTable().Describe();
+  for (const auto& c : BuiltinComponents()) {
+    s += fmt::format("\n{}s.NAME, type = \"{}\":\n", c.kind, c.type);
+    s += c.describe();
+  }
+  return s;
+}
+
+Status RunPipeline(const Pipeline& p, const base::StopFlag& stop, runtime::Metrics* metrics,
+                   const std::function<void(runtime::Broker*)>& on_start) {
+  io::Env* env = io::Env::Default();
+  TXP_RETURN_IF_ERROR(env->CreateDirs(p.data_dir));
+  log::LogOptions lo;
+  lo.partition.max_segment_bytes = p.broker.max_segment_bytes;
+  lo.partition.flush = p.broker.flush == "batch"      ? log::FlushPolicy::kBatch
+                       : p.broker.flush == "interval" ? log::FlushPolicy::kInterval
+                                                      : log::FlushPolicy::kNever;
+  lo.flush_interval_ms = p.broker.flush_interval_ms;
+  lo.retention_ms = p.broker.retention_ms;
+  lo.retention_bytes = p.broker.retention_bytes;
+  std::string log_dir = p.broker.dir.starts_with("/") ? p.broker.dir
+                                                      : p.data_dir + "/" + p.broker.dir;
+  auto broker = brokers::embedded::EmbeddedBroker::Open(env, log_dir, lo);
+  if (!broker.ok()) return broker.status();
+  for (const auto& c : p.components) {
+    for (const auto& t : c.topics) {
+      Status s = (*broker)->CreateTopic(t, p.broker.partitions);
+      // An existing topic keeps its partition count.
+      if (!s.ok() && s.message().find("exists with") == std::string::npos) return s;
+    }
+  }
+  struct Running {
+    const ComponentSpec* spec;
+    std::unique_ptr<runtime::Component> component;
+    base::StopFlag stop;
+    std::thread thread;
+    Status status;
+  };
+  std::vector<std::unique_ptr<Running>> running;
+  for (const auto& c : p.components) {
+    runtime::Context ctx;
+    ctx.broker = broker->get();
+    ctx.metrics = metrics;
+    ctx.env = env;
+    ctx.data_dir = p.data_dir;
+    ctx.name = c.name;
+    auto comp = c.factory(ctx);
+    if (!comp.ok()) {
+      return Status(comp.status().code(),
+                    fmt::format("{}s.{}: {}", c.kind, c.name, comp.status().message()));
+    }
+    auto r = std::make_unique<Running>();
+    r->spec = &c;
+    r->component = std::move(comp).value();
+    running.push_back(std::move(r));
+  }
+  base::StopFlag failed;  // raised when any component ends with an error
+  for (auto& r : running) {
+    Running* rp = r.get();
+    rp->thread = std::thread([rp, &failed] {
+      rp->status = rp->component->Run(rp->stop);
+      if (!rp->status.ok()) {
+        TXP_LOG_ERROR("{}s.{}: {}", rp->spec->kind, rp->spec->name, rp->status.ToString());
+        failed.Request();
+      }
+    });
+  }
+  TXP_LOG_INFO("pipeline {}: {} components running on {}", p.origin, running.size(), log_dir);
+  if (on_start) on_start(broker->get());
+  base::Clock* clock = base::Clock::Real();
+  while (!stop.requested() && !failed.requested()) {
+    clock->SleepUntil(clock->MonotonicMicros() + 200'000, stop);
+  }
+  // Sources first, so sinks can drain what they wrote; then sinks.
+  for (const char* kind : {"source", "sink"}) {
+    for (auto& r : running) {
+      if (r->spec->kind == kind) r->stop.Request();
+    }
+    for (auto& r : running) {
+      if (r->spec->kind == kind && r->thread.joinable()) r->thread.join();
+    }
+  }
+  for (auto& r : running) {
+    if (!r->status.ok()) {
+      return Status(r->status.code(), fmt::format("{}s.{}: {}", r->spec->kind, r->spec->name,
+                                                  r->status.message()));
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace txpipe::app

@@ -1,0 +1,77 @@
+// A pipeline: the topology of a native TOML config (pipeline.toml) — the
+// broker, the sources and the sinks — validated purely, then run.
+//
+//   data_dir = "txpipe-data"
+//   [broker]            type = "embedded", partitions = 2, flush = "batch", ...
+//   [sources.NAME]      type = "spooldir", topic = "finance", ...
+//   [sinks.NAME]        type = "archive", topics = ["finance"], ...
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/status.h"
+#include "config/node.h"
+#include "runtime/component.h"
+
+namespace txpipe::app {
+
+struct BrokerOptions {
+  std::string type = "embedded";            // embedded (kafka: a later release)
+  std::string dir = "log";                  // under data_dir
+  int partitions = 2;                       // for topics txpipe creates
+  std::string flush = "batch";              // batch | interval | never
+  int64_t flush_interval_ms = 1000;         // flush = "interval"
+  uint64_t max_segment_bytes = 128ull << 20;  // segment roll size
+  int64_t retention_ms = 7 * 86'400'000LL;  // delete segments older than this (0 = never)
+  uint64_t retention_bytes = 0;             // cap per partition (0 = none)
+};
+
+using ComponentFactory =
+    std::function<base::Result<std::unique_ptr<runtime::Component>>(const runtime::Context&)>;
+
+// A built-in component type: how to describe and parse its options.
+struct ComponentType {
+  std::string kind;  // "source" | "sink"
+  std::string type;  // "spooldir", "archive"
+  std::function<std::string()> describe;
+  // Validates the options (no I/O) and returns a factory for the component.
+  std::function<base::Result<ComponentFactory>(const config::Node& options)> parse;
+};
+
+// The one explicit list of built-in components (components.cc).
+const std::vector<ComponentType>& BuiltinComponents();
+
+struct ComponentSpec {
+  std::string kind;  // "source" | "sink"
+  std::string name;
+  std::string type;
+  std::vector<std::string> topics;  // the `topic` / `topics` it names
+  ComponentFactory factory;
+};
+
+struct Pipeline {
+  std::string origin;    // the file it came from
+  std::string data_dir;  // resolved against the current directory
+  BrokerOptions broker;
+  std::vector<ComponentSpec> components;  // sources first, then sinks
+};
+
+// Parses and validates a pipeline config. Errors name the key's path.
+base::Result<Pipeline> ParsePipeline(const config::Node& root);
+base::Result<Pipeline> LoadPipeline(const std::string& path);
+// Every option of the broker and of each component type, with defaults.
+std::string DescribeAll();
+
+// Runs the pipeline until `stop` is raised or a component fails: opens the
+// broker, creates the topics, starts every component on its own thread. On
+// stop, sources are stopped first, then sinks (so sinks drain what sources
+// wrote). Returns the first component error, or OK.
+base::Status RunPipeline(const Pipeline& p, const base::StopFlag& stop, runtime::Metrics* metrics,
+                         const std::function<void(runtime::Broker*)>& on_start = {});
+
+}  // namespace txpipe::app
