@@ -1,51 +1,126 @@
-// txpipe up: the whole embedded pipeline. For now: the finance generator
-// writing seed-style files into <data-dir>/spool; the spooldir source, log,
-// processor, store and dashboard join in the issues that build them.
+// txpipe up: the whole embedded pipeline on this machine, from the built-in
+// config (config/embedded.toml) or -c FILE, with the finance generator
+// writing seed-style files into the spooldir source's folder.
+#include <unistd.h>
+
 #include <fmt/format.h>
 
+#include <thread>
+
 #include "app/cli.h"
+#include "app/pipeline.h"
+#include "runtime/metrics.h"
 #include "sources/generator/runner.h"
 
 namespace txpipe::app {
 
+extern const char* const kEmbeddedConfig;  // generated from config/embedded.toml
+
 namespace {
+
 struct UpFlags {
-  std::string data_dir = "txpipe-data";
+  std::string config;
+  std::string data_dir;
   std::string rate = "20";
+  bool no_generate = false;
 };
+
+// The spool folder of the first spooldir source that reads `topic`.
+std::string SpoolFolderFor(const config::Node& root, const std::string& data_dir,
+                           const std::string& topic) {
+  const config::Node* sources = root.Get("sources");
+  if (!sources || !sources->is_table()) return "";
+  for (const auto& [name, node] : sources->as_table()) {
+    const config::Node* type = node.Get("type");
+    const config::Node* t = node.Get("topic");
+    const config::Node* dir = node.Get("spool_dir");
+    if (type && type->is_string() && type->as_string() == "spooldir" && t && t->is_string() &&
+        t->as_string() == topic && dir && dir->is_string()) {
+      return dir->as_string().starts_with("/") ? dir->as_string()
+                                               : data_dir + "/" + dir->as_string();
+    }
+  }
+  return "";
+}
+
+int RunUp(const UpFlags& f) {
+  auto root = f.config.empty() ? config::ParseToml(kEmbeddedConfig, "config/embedded.toml (built in)")
+                               : config::LoadTomlFile(f.config);
+  if (!root.ok()) {
+    fmt::print(stderr, "txpipe up: {}\n", root.status().message());
+    return kExitUsage;
+  }
+  if (!f.data_dir.empty()) {
+    root->Set("data_dir", config::Node::String(f.data_dir, "data_dir"));
+  }
+  auto p = ParsePipeline(*root);
+  if (!p.ok()) {
+    fmt::print(stderr, "txpipe up: {}\n", p.status().message());
+    return kExitUsage;
+  }
+  InstallSignalHandlers();
+  std::thread generator;
+  base::StopFlag generator_stop;
+  std::string spool = SpoolFolderFor(*root, p->data_dir, "finance");
+  if (!f.no_generate && !spool.empty()) {
+    sources::generator::RunOptions o;
+    o.kind = "finance";
+    o.rate = ParseRate(f.rate);
+    o.out_dir = spool;
+    o.seed = static_cast<uint64_t>(base::Clock::Real()->NowMicros());
+    generator = std::thread([o, &generator_stop] {
+      auto r = sources::generator::RunGenerator(o, base::Clock::Real(), generator_stop);
+      if (!r.ok()) fmt::print(stderr, "txpipe up: generator: {}\n", r.status().message());
+    });
+    fmt::print(stderr, "txpipe up: generating finance transactions at {}/s into {}\n", f.rate,
+               spool);
+  }
+  fmt::print(stderr,
+             "txpipe up: pipeline {} with data in {} (the dashboard comes in a later release; "
+             "see 'txpipe topic list --data-dir {}'). Ctrl-C stops.\n",
+             p->origin, p->data_dir, p->data_dir);
+  runtime::Metrics metrics;
+  // The generator stops with the process stop, before the pipeline drains.
+  std::thread stopper([&] {
+    base::Clock* clock = base::Clock::Real();
+    while (clock->SleepUntil(clock->MonotonicMicros() + 1'000'000, ProcessStop())) {
+    }
+    generator_stop.Request();
+  });
+  base::Status s = RunPipeline(*p, ProcessStop(), &metrics);
+  ProcessStop().Request();
+  stopper.join();
+  if (generator.joinable()) generator.join();
+  if (!s.ok()) {
+    fmt::print(stderr, "txpipe up: {}\n", s.message());
+    return kExitFailure;
+  }
+  fmt::print(stderr, "txpipe up: stopped\n");
+  return kExitOk;
+}
+
 }  // namespace
 
 Command AddUp(CLI::App& app) {
   auto flags = std::make_shared<UpFlags>();
   Command c;
   CLI::App* cmd = app.add_subcommand("up", "Run the embedded pipeline on this machine");
-  cmd->add_option("--data-dir", flags->data_dir, "Where txpipe keeps its data")
-      ->default_str("txpipe-data");
+  cmd->footer("Without -c, runs the built-in config/embedded.toml (print it: txpipe up --print-config).");
+  cmd->add_option("-c,--config", flags->config, "Pipeline config instead of the built-in one");
+  cmd->add_option("--data-dir", flags->data_dir, "Where txpipe keeps its data (overrides data_dir)");
   cmd->add_option("--rate", flags->rate, "Finance events per second to generate")
       ->default_str("20")
       ->check(RateValue());
+  cmd->add_flag("--no-generate", flags->no_generate, "Do not run the finance generator");
+  auto print = std::make_shared<bool>(false);
+  cmd->add_flag("--print-config", *print, "Print the built-in config and exit");
   c.cli = cmd;
-  c.run = [flags]() -> int {
-    namespace gen = sources::generator;
-    gen::RunOptions o;
-    o.kind = "finance";
-    o.rate = ParseRate(flags->rate);
-    o.out_dir = flags->data_dir + "/spool";
-    o.seed = static_cast<uint64_t>(base::Clock::Real()->NowMicros());
-    fmt::print(stderr,
-               "txpipe up: generating finance transactions at {}/s into {}\n"
-               "  (this version runs the generator only; ingestion, processing and the\n"
-               "  dashboard come with the next releases). Ctrl-C stops.\n",
-               flags->rate, o.out_dir);
-    InstallSignalHandlers();
-    auto r = gen::RunGenerator(o, base::Clock::Real(), ProcessStop());
-    if (!r.ok()) {
-      fmt::print(stderr, "txpipe up: {}\n", r.status().message());
-      return kExitFailure;
+  c.run = [flags, print]() -> int {
+    if (*print) {
+      fmt::print("{}", kEmbeddedConfig);
+      return kExitOk;
     }
-    fmt::print(stderr, "txpipe up: stopped after {} events in {} files\n", Thousands(r->events),
-               Thousands(r->files));
-    return kExitOk;
+    return RunUp(*flags);
   };
   return c;
 }

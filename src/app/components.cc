@@ -1,11 +1,50 @@
 // The one explicit list of built-in components (no static self-registration:
 // the linker would drop it). Add a component here and in src/app/CMakeLists.txt.
+#include <fmt/format.h>
+
 #include "app/pipeline.h"
+#include "sinks/archive/archive_sink.h"
+#include "sinks/archive/options.h"
+#include "sources/spooldir/spooldir.h"
 
 namespace txpipe::app {
 
+namespace {
+
+// A component type whose options are a struct parsed by an OptionTable and
+// checked by a pure Validate function.
+template <typename Options, typename ComponentT>
+ComponentType Make(std::string kind, std::string type,
+                   const config::OptionTable<Options>& (*table)(),
+                   base::Status (*validate)(const Options&)) {
+  ComponentType c;
+  c.kind = std::move(kind);
+  c.type = std::move(type);
+  c.describe = [table] { return table().Describe(); };
+  c.parse = [table, validate](const config::Node& node) -> base::Result<ComponentFactory> {
+    Options o;
+    TXP_RETURN_IF_ERROR(table().Parse(node, &o));
+    base::Status s = validate(o);
+    if (!s.ok()) return node.Error(s.message());
+    return ComponentFactory(
+        [o](const runtime::Context& ctx) -> base::Result<std::unique_ptr<runtime::Component>> {
+          return std::unique_ptr<runtime::Component>(new ComponentT(o, ctx));
+        });
+  };
+  return c;
+}
+
+}  // namespace
+
 const std::vector<ComponentType>& BuiltinComponents() {
-  static const std::vector<ComponentType> kComponents = {};
+  static const std::vector<ComponentType> kComponents = {
+      Make<sources::spooldir::SpoolDirOptions, sources::spooldir::SpoolDirSource>(
+          "source", "spooldir", &sources::spooldir::SpoolDirOptionTable,
+          &sources::spooldir::ValidateSpoolDirOptions),
+      Make<sinks::archive::ArchiveOptions, sinks::archive::ArchiveSink>(
+          "sink", "archive", &sinks::archive::ArchiveOptionTable,
+          &sinks::archive::ValidateArchiveOptions),
+  };
   return kComponents;
 }
 
