@@ -29,6 +29,7 @@ struct BrokerOptions {
   uint64_t max_segment_bytes = 128ull << 20;  // segment roll size
   int64_t retention_ms = 7 * 86'400'000LL;  // delete segments older than this (0 = never)
   uint64_t retention_bytes = 0;             // cap per partition (0 = none)
+  std::string compression = "zstd";         // zstd | none: how producers store batches
 };
 
 using ComponentFactory =

@@ -21,6 +21,9 @@ struct Context {
   io::Env* env = io::Env::Default();
   std::string data_dir;  // relative paths in component options are under it
   std::string name;      // the component's name in the config ("finance_files")
+  // Producer settings from the [broker] section (compression); components
+  // start their ProducerOptions from these.
+  ProducerOptions producer;
 
   // `path` if absolute, else data_dir/path.
   std::string Resolve(const std::string& path) const {

@@ -391,7 +391,7 @@ Status SpoolDirSource::Init() {
 }
 
 Status SpoolDirSource::OpenProducers() {
-  runtime::ProducerOptions po;
+  runtime::ProducerOptions po = ctx_.producer;
   // Batches go out at our flushes (batch_size events), not every 1 MiB:
   // each send is a synchronous, fsynced append in the embedded broker.
   po.max_batch_bytes = 16 << 20;
