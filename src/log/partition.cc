@@ -251,27 +251,7 @@ Result<uint64_t> Partition::Append(std::span<char> batch) {
       sync_cv_.wait(l);
       continue;
     }
-    syncing_ = true;
-    uint64_t upto = next_;
-    io::WritableFile* file = active_.get();
-    l.unlock();
-    Status s = file->Sync();
-    l.lock();
-    syncing_ = false;
-    if (!s.ok()) {
-      failed_ = s;  // after a failed fsync the page cache cannot be trusted
-      sync_cv_.notify_all();
-      return s;
-    }
-    synced_ = std::max(synced_, upto);
-    visible_ = synced_;
-    while (!pending_.empty() && pending_.front().first <= synced_) {
-      visible_pos_ = pending_.front().second;
-      pending_.erase(pending_.begin());
-    }
-    sync_cv_.notify_all();
-    data_cv_.notify_all();
-    if (options_.notifier) options_.notifier->Notify();
+    TXP_RETURN_IF_ERROR(SyncLocked(l));
   }
   return base;
 }
@@ -302,11 +282,7 @@ Result<Partition::RetentionResult> Partition::Retain(int64_t min_timestamp_ms,
   return result;
 }
 
-Status Partition::Sync() {
-  std::unique_lock<std::mutex> l(mu_);
-  if (!failed_.ok()) return failed_;
-  if (!active_ || synced_ >= next_) return Status::OK();
-  sync_cv_.wait(l, [&] { return !syncing_; });
+Status Partition::SyncLocked(std::unique_lock<std::mutex>& l) {
   syncing_ = true;
   uint64_t upto = next_;
   io::WritableFile* file = active_.get();
@@ -314,13 +290,29 @@ Status Partition::Sync() {
   Status s = file->Sync();
   l.lock();
   syncing_ = false;
-  if (s.ok()) {
-    synced_ = std::max(synced_, upto);
-  } else {
-    failed_ = s;
+  if (!s.ok()) {
+    failed_ = s;  // after a failed fsync the page cache cannot be trusted
+    sync_cv_.notify_all();
+    return s;
+  }
+  synced_ = std::max(synced_, upto);
+  visible_ = std::max(visible_, synced_);
+  while (!pending_.empty() && pending_.front().first <= synced_) {
+    visible_pos_ = pending_.front().second;
+    pending_.erase(pending_.begin());
   }
   sync_cv_.notify_all();
-  return s;
+  data_cv_.notify_all();
+  if (options_.notifier) options_.notifier->Notify();
+  return Status::OK();
+}
+
+Status Partition::Sync() {
+  std::unique_lock<std::mutex> l(mu_);
+  sync_cv_.wait(l, [&] { return !syncing_; });
+  if (!failed_.ok()) return failed_;
+  if (!active_ || synced_ >= next_) return Status::OK();
+  return SyncLocked(l);
 }
 
 Status Partition::Read(uint64_t offset, size_t max_bytes, std::string* out) {

@@ -140,6 +140,9 @@ class Partition {
   base::Status ScanSegment(Segment* seg, bool is_last, RecoveryReport* report);
   base::Status OpenActive();
   base::Status Roll();  // requires mu_ held and no sync running
+  // Syncs everything written so far and publishes it to readers. Requires
+  // `l` to hold mu_ and no sync running; unlocks it during the fsync.
+  base::Status SyncLocked(std::unique_lock<std::mutex>& l);
   static void IndexBatch(Segment* seg, const BatchHeader& h, uint64_t pos, uint32_t interval);
   std::string SegmentPath(uint64_t base) const;
 
