@@ -93,7 +93,8 @@ class Consumer {
   virtual base::Status Commit(const std::map<TopicPartition, uint64_t>& next_offsets) = 0;
   virtual std::optional<uint64_t> Committed(const TopicPartition& tp) const = 0;
   // Moves the read position of a partition (for sinks that keep their own
-  // offsets, like the archive's file names).
+  // offsets, like the archive's file names). Allowed inside Poll's callback:
+  // delivery from that partition then stops and resumes at `offset`.
   virtual base::Status Seek(const TopicPartition& tp, uint64_t offset) = 0;
   virtual std::vector<TopicPartition> assignment() const = 0;
   // Read position: the offset the next Poll delivers from.

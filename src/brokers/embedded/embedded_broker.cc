@@ -169,6 +169,7 @@ class EmbeddedConsumer : public runtime::Consumer {
     for (auto& a : assigned_) {
       if (a.tp == tp) {
         a.position = offset;
+        a.seeked = true;  // a Seek from inside Poll's callback wins over delivery
         return Status::OK();
       }
     }
@@ -199,6 +200,7 @@ class EmbeddedConsumer : public runtime::Consumer {
     TopicPartition tp;
     log::Partition* partition = nullptr;
     uint64_t position = 0;
+    bool seeked = false;
   };
 
   static int64_t Now() { return base::Clock::Real()->MonotonicMicros(); }
@@ -236,9 +238,11 @@ class EmbeddedConsumer : public runtime::Consumer {
         m.event.key = r.key;
         m.event.headers = headers_;
         m.event.body = r.body;
+        a->seeked = false;
         fn(m);
-        a->position = off + 1;
         ++n;
+        if (a->seeked) return n;  // the callback moved this partition: stop here
+        a->position = off + 1;
       }
       rest.remove_prefix(h.total_size());
     }

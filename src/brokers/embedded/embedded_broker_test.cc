@@ -121,6 +121,31 @@ TEST_F(EmbeddedBrokerTest, PollWaitsForDataAndWakeupInterrupts) {
   EXPECT_EQ(*idle, 0u);  // returned on the wakeup, not after 30 s
 }
 
+TEST_F(EmbeddedBrokerTest, SeekInsidePollCallbackWins) {
+  ASSERT_TRUE(broker_->CreateTopic("t", 1).ok());
+  Produce("t", 0, 20, false);
+  auto c = broker_->NewConsumer("g", {"t"}, {});
+  ASSERT_TRUE(c.ok());
+  std::vector<uint64_t> seen;
+  bool rewound = false;
+  auto poll = [&] {
+    return (*c)->Poll(1000, [&](const runtime::Message& m) {
+      seen.push_back(m.offset);
+      if (m.offset == 5 && !rewound) {
+        rewound = true;
+        ASSERT_TRUE((*c)->Seek(*m.tp, 2).ok());
+      }
+    });
+  };
+  ASSERT_TRUE(poll().ok());
+  EXPECT_EQ(seen, (std::vector<uint64_t>{0, 1, 2, 3, 4, 5}));
+  EXPECT_EQ((*c)->position({"t", 0}), 2u);
+  seen.clear();
+  ASSERT_TRUE(poll().ok());
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.front(), 2u);
+}
+
 TEST_F(EmbeddedBrokerTest, LatestStartSeekAndPartitionSubsets) {
   ASSERT_TRUE(broker_->CreateTopic("t", 2).ok());
   Produce("t", 0, 100, true);
