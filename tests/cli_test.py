@@ -207,6 +207,34 @@ class TopicAndConfigTest(unittest.TestCase):
                     self.assertEqual(r.returncode, 2, r.stderr.decode())
                     self.assertIn(want, r.stderr.decode())
 
+    def test_up_runs_generator_spooldir_log_and_archive_then_stops_cleanly(self):
+        data = os.path.join(self.dir, "data")
+        p = subprocess.Popen([TXPIPE, "up", "--data-dir", data, "--rate", "200"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            def events():
+                r = run("topic", "describe", "finance", "--data-dir", data)
+                if r.returncode != 0:
+                    return 0
+                return sum(int(l.split()[2]) for l in r.stdout.decode().splitlines()[2:])
+            wait_for(lambda: events() >= 200, timeout=60, what="events in the finance topic")
+            p.send_signal(signal.SIGINT)
+            _, err = p.communicate(timeout=60)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        self.assertEqual(p.returncode, 0, err.decode())
+        self.assertIn("txpipe up: stopped", err.decode())
+        # Closing the archive renamed its files into place: nothing is left in use.
+        archived = []
+        for root, _, files in os.walk(os.path.join(data, "archive")):
+            archived += files
+        self.assertTrue(archived)
+        self.assertFalse([f for f in archived if f.endswith(".tmp")], archived)
+        done = [f for f in os.listdir(os.path.join(data, "spool", "finance"))
+                if f.endswith(".COMPLETED")]
+        self.assertTrue(done)
+
     def test_describe_lists_the_broker_options(self):
         r = run("check", "--describe")
         self.assertEqual(r.returncode, 0)

@@ -87,7 +87,44 @@ int RunUp(const UpFlags& f) {
     }
     generator_stop.Request();
   });
-  base::Status s = RunPipeline(*p, ProcessStop(), &metrics);
+  // On a terminal: one status line, rewritten every 5 s.
+  const bool tty = isatty(STDERR_FILENO);
+  base::Clock* clock = base::Clock::Real();
+  int64_t next_status = clock->MonotonicMicros() + 5'000'000;
+  uint64_t last_events = 0;
+  int64_t last_at = clock->MonotonicMicros();
+  auto status = [&](runtime::Broker* broker) {
+    int64_t now = clock->MonotonicMicros();
+    if (!tty || now < next_status) return;
+    next_status = now + 5'000'000;
+    std::string line;
+    uint64_t events = 0;
+    for (const auto& topic : broker->Topics()) {
+      auto info = broker->Describe(topic);
+      if (!info.ok()) continue;
+      uint64_t n = 0;
+      for (const auto& part : info->partitions) n += part.end_offset - part.start_offset;
+      if (!topic.ends_with(".dlq")) events += n;
+      line += fmt::format("{}{} {}", line.empty() ? "" : " | ", topic, Thousands(n));
+    }
+    for (const auto& group : broker->Groups()) {
+      uint64_t lag = 0;
+      for (const auto& [tp, committed] : broker->GroupOffsets(group)) {
+        auto info = broker->Describe(tp.topic);
+        if (info.ok() && tp.partition < static_cast<int>(info->partitions.size())) {
+          uint64_t end = info->partitions[tp.partition].end_offset;
+          lag += end > committed ? end - committed : 0;
+        }
+      }
+      line += fmt::format(" | {} lag {}", group, Thousands(lag));
+    }
+    double rate = (events - last_events) / ((now - last_at) / 1e6);
+    last_events = events;
+    last_at = now;
+    fmt::print(stderr, "\r\033[K{:.0f} events/s | {}", rate, line);
+  };
+  base::Status s = RunPipeline(*p, ProcessStop(), &metrics, status);
+  if (tty) fmt::print(stderr, "\n");
   ProcessStop().Request();
   stopper.join();
   if (generator.joinable()) generator.join();

@@ -126,7 +126,7 @@ std::string DescribeAll() {
 }
 
 Status RunPipeline(const Pipeline& p, const base::StopFlag& stop, runtime::Metrics* metrics,
-                   const std::function<void(runtime::Broker*)>& on_start) {
+                   const std::function<void(runtime::Broker*)>& on_tick) {
   io::Env* env = io::Env::Default();
   TXP_RETURN_IF_ERROR(env->CreateDirs(p.data_dir));
   log::LogOptions lo;
@@ -187,10 +187,10 @@ Status RunPipeline(const Pipeline& p, const base::StopFlag& stop, runtime::Metri
     });
   }
   TXP_LOG_INFO("pipeline {}: {} components running on {}", p.origin, running.size(), log_dir);
-  if (on_start) on_start(broker->get());
   base::Clock* clock = base::Clock::Real();
   while (!stop.requested() && !failed.requested()) {
     clock->SleepUntil(clock->MonotonicMicros() + 200'000, stop);
+    if (on_tick && !stop.requested()) on_tick(broker->get());
   }
   // Sources first, so sinks can drain what they wrote; then sinks.
   for (const char* kind : {"source", "sink"}) {

@@ -71,8 +71,10 @@ std::string DescribeAll();
 // Runs the pipeline until `stop` is raised or a component fails: opens the
 // broker, creates the topics, starts every component on its own thread. On
 // stop, sources are stopped first, then sinks (so sinks drain what sources
-// wrote). Returns the first component error, or OK.
+// wrote). Returns the first component error, or OK. `on_tick`, when set, is
+// called about every 200 ms on the calling thread while the pipeline runs
+// (status lines); the broker is valid during the call.
 base::Status RunPipeline(const Pipeline& p, const base::StopFlag& stop, runtime::Metrics* metrics,
-                         const std::function<void(runtime::Broker*)>& on_start = {});
+                         const std::function<void(runtime::Broker*)>& on_tick = {});
 
 }  // namespace txpipe::app
