@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include "app/pipeline.h"
+#include "processors/analytics/options.h"
+#include "processors/analytics/processor.h"
 #include "sinks/archive/archive_sink.h"
 #include "sinks/archive/options.h"
 #include "sources/spooldir/spooldir.h"
@@ -34,6 +36,30 @@ ComponentType Make(std::string kind, std::string type,
   return c;
 }
 
+// The analytics processor: its options hold tables (alerts, rates, bands),
+// and its plan is compiled against the schema while the config is checked.
+ComponentType Analytics() {
+  namespace pa = processors::analytics;
+  ComponentType c;
+  c.kind = "processor";
+  c.type = "analytics";
+  c.describe = &pa::DescribeAnalyticsOptions;
+  c.parse = [](const config::Node& node) -> base::Result<ComponentFactory> {
+    pa::AnalyticsOptions o;
+    TXP_RETURN_IF_ERROR(pa::ParseAnalyticsOptions(node, &o));
+    auto checked = pa::CompilePlan("check", o);
+    if (!checked.ok()) return node.Error(checked.status().message());
+    return ComponentFactory(
+        [o](const runtime::Context& ctx) -> base::Result<std::unique_ptr<runtime::Component>> {
+          auto plan = pa::CompilePlan(ctx.name, o);
+          if (!plan.ok()) return plan.status();
+          return std::unique_ptr<runtime::Component>(
+              new pa::AnalyticsProcessor(std::move(plan).value(), ctx));
+        });
+  };
+  return c;
+}
+
 }  // namespace
 
 const std::vector<ComponentType>& BuiltinComponents() {
@@ -44,6 +70,7 @@ const std::vector<ComponentType>& BuiltinComponents() {
       Make<sinks::archive::ArchiveOptions, sinks::archive::ArchiveSink>(
           "sink", "archive", &sinks::archive::ArchiveOptionTable,
           &sinks::archive::ValidateArchiveOptions),
+      Analytics(),
   };
   return kComponents;
 }

@@ -59,8 +59,11 @@ Result<Pipeline> ParsePipeline(const config::Node& root) {
   p.origin = root.origin();
   p.data_dir = "txpipe-data";
   for (const auto& [key, node] : root.as_table()) {
-    if (key != "data_dir" && key != "broker" && key != "sources" && key != "sinks") {
-      return node.Error("unknown key (expected data_dir, [broker], [sources.NAME], [sinks.NAME])");
+    if (key != "data_dir" && key != "broker" && key != "sources" && key != "processors" &&
+        key != "sinks") {
+      return node.Error(
+          "unknown key (expected data_dir, [broker], [sources.NAME], [processors.NAME], "
+          "[sinks.NAME])");
     }
   }
   if (const config::Node* d = root.Get("data_dir")) {
@@ -71,11 +74,12 @@ Result<Pipeline> ParsePipeline(const config::Node& root) {
     TXP_RETURN_IF_ERROR(BrokerTable().Parse(*b, &p.broker, {}));
   }
   int count = 0;
-  for (const char* kind_key : {"sources", "sinks"}) {
+  for (const char* kind_key : {"sources", "processors", "sinks"}) {
     const config::Node* group = root.Get(kind_key);
     if (!group) continue;
-    if (!group->is_table()) return group->Error("expected tables like [sources.NAME]");
-    std::string kind = std::string(kind_key) == "sources" ? "source" : "sink";
+    std::string kind(kind_key);
+    kind.pop_back();  // "sources" -> "source"
+    if (!group->is_table()) return group->Error(fmt::format("expected tables like [{}.NAME]", kind_key));
     for (const auto& [name, node] : group->as_table()) {
       if (!node.is_table()) return node.Error("expected a table");
       const config::Node* type = node.Get("type");
@@ -105,7 +109,9 @@ Result<Pipeline> ParsePipeline(const config::Node& root) {
       ++count;
     }
   }
-  if (count == 0) return root.Error("no [sources.NAME] or [sinks.NAME]: nothing to run");
+  if (count == 0) {
+    return root.Error("no [sources.NAME], [processors.NAME] or [sinks.NAME]: nothing to run");
+  }
   return p;
 }
 
@@ -192,8 +198,9 @@ Status RunPipeline(const Pipeline& p, const base::StopFlag& stop, runtime::Metri
     clock->SleepUntil(clock->MonotonicMicros() + 200'000, stop);
     if (on_tick && !stop.requested()) on_tick(broker->get());
   }
-  // Sources first, so sinks can drain what they wrote; then sinks.
-  for (const char* kind : {"source", "sink"}) {
+  // Sources first, then processors, then sinks: each drains what the one
+  // before it wrote.
+  for (const char* kind : {"source", "processor", "sink"}) {
     for (auto& r : running) {
       if (r->spec->kind == kind) r->stop.Request();
     }

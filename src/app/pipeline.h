@@ -4,6 +4,7 @@
 //   data_dir = "txpipe-data"
 //   [broker]            type = "embedded", partitions = 2, flush = "batch", ...
 //   [sources.NAME]      type = "spooldir", topic = "finance", ...
+//   [processors.NAME]   type = "analytics", topic = "finance", schema = "finance", ...
 //   [sinks.NAME]        type = "archive", topics = ["finance"], ...
 #pragma once
 
@@ -37,7 +38,7 @@ using ComponentFactory =
 
 // A built-in component type: how to describe and parse its options.
 struct ComponentType {
-  std::string kind;  // "source" | "sink"
+  std::string kind;  // "source" | "processor" | "sink"
   std::string type;  // "spooldir", "archive"
   std::function<std::string()> describe;
   // Validates the options (no I/O) and returns a factory for the component.
@@ -48,7 +49,7 @@ struct ComponentType {
 const std::vector<ComponentType>& BuiltinComponents();
 
 struct ComponentSpec {
-  std::string kind;  // "source" | "sink"
+  std::string kind;  // "source" | "processor" | "sink"
   std::string name;
   std::string type;
   std::vector<std::string> topics;  // the `topic` / `topics` it names
@@ -59,7 +60,7 @@ struct Pipeline {
   std::string origin;    // the file it came from
   std::string data_dir;  // resolved against the current directory
   BrokerOptions broker;
-  std::vector<ComponentSpec> components;  // sources first, then sinks
+  std::vector<ComponentSpec> components;  // sources, then processors, then sinks
 };
 
 // Parses and validates a pipeline config. Errors name the key's path.
