@@ -63,8 +63,10 @@ std::string DurationName(int64_t ms) {
   return fmt::format("{}ms", ms);
 }
 
+// Sums are int64 µ-units; a sum that would overflow moves into the window's
+// 128-bit `spill` (rare: 9.2e12 units), so the hot loop adds 64-bit values.
 struct MeasureAgg {
-  __int128 sum = 0;
+  int64_t sum = 0;
   int64_t n = 0;
   int64_t min = kMax;
   int64_t max = kMin;
@@ -133,14 +135,19 @@ struct Engine::Window {
   bool any_dirty = false;
   std::vector<int64_t> counts;     // per slot
   std::vector<MeasureAgg> meas;    // slot * measures + m
+  std::vector<__int128> spill;     // same layout; empty until a sum overflows int64
   std::vector<int64_t> hits;       // slot * ratios + r
   std::vector<uint8_t> dirty;      // per slot, after emission
   std::vector<std::pair<int32_t, std::string>> dyn;  // slots >= fixed: (dimension, value)
   std::unordered_map<std::string, int32_t> dyn_index;  // "<dim>\0<value>" -> slot
 
+  // The exact sum of measure entry `i` (slot * measures + m).
+  __int128 Sum(size_t i) const { return (spill.empty() ? 0 : spill[i]) + meas[i].sum; }
+
   void Resize(size_t slots, size_t m, size_t r) {
     counts.resize(slots, 0);
     meas.resize(slots * m);
+    if (!spill.empty()) spill.resize(slots * m, 0);
     hits.resize(slots * r, 0);
     dirty.resize(slots, 0);
   }
@@ -181,7 +188,13 @@ void Engine::AssignPartitions(const std::vector<int32_t>& partitions) {
 void Engine::Apply(const ParsedBatch& b, int64_t now_us) {
   size_t alert = 0;
   std::vector<int> unused;
+  constexpr size_t kPrefetch = 8;
+  for (size_t i = 0; i < std::min(kPrefetch, b.events.size()); ++i) {
+    if (b.events[i].dedup_hash) dedup_.Prefetch(b.events[i].dedup_hash);
+  }
   for (const ParsedEvent& e : b.events) {
+    const size_t ahead = static_cast<size_t>(&e - b.events.data()) + kPrefetch;
+    if (ahead < b.events.size() && b.events[ahead].dedup_hash) dedup_.Prefetch(b.events[ahead].dedup_hash);
     auto [it, inserted] = partitions_.try_emplace(e.partition, Partition{kMin, now_us});
     Partition& part = it->second;
     bool duplicate = e.dedup_hash != 0 && !dedup_.Insert(e.dedup_hash, e.time_us);
@@ -330,10 +343,16 @@ void Engine::AddToWindow(Window& w, const ParsedBatch& b, const ParsedEvent& e) 
     for (size_t m = 0; m < nm; ++m) {
       int64_t v = meas[m];
       if (v == kNullMeasure) continue;
-      agg[m].sum += v;
+      int64_t sum;
+      if (__builtin_add_overflow(agg[m].sum, v, &sum)) [[unlikely]] {
+        if (w.spill.empty()) w.spill.assign(w.meas.size(), 0);
+        w.spill[static_cast<size_t>(slot) * nm + m] += agg[m].sum;  // the old sum moves over
+        sum = v;
+      }
+      agg[m].sum = sum;
       ++agg[m].n;
-      if (v < agg[m].min) agg[m].min = v;
-      if (v > agg[m].max) agg[m].max = v;
+      agg[m].min = std::min(agg[m].min, v);
+      agg[m].max = std::max(agg[m].max, v);
     }
     if (e.ratio_bits) {
       int64_t* h = &w.hits[static_cast<size_t>(slot) * nr];
@@ -417,11 +436,13 @@ void Engine::WindowFieldValues(const Window& w, int slot, std::vector<double>* o
   out->push_back(static_cast<double>(count));
   const double nan = std::numeric_limits<double>::quiet_NaN();
   for (size_t m = 0; m < nm; ++m) {
-    const MeasureAgg& a = w.meas[static_cast<size_t>(slot) * nm + m];
-    out->push_back(static_cast<double>(a.sum) / kMicro);
+    const size_t i = static_cast<size_t>(slot) * nm + m;
+    const MeasureAgg& a = w.meas[i];
+    const __int128 sum = w.Sum(i);
+    out->push_back(static_cast<double>(sum) / kMicro);
     out->push_back(a.n ? static_cast<double>(a.min) / kMicro : nan);
     out->push_back(a.n ? static_cast<double>(a.max) / kMicro : nan);
-    out->push_back(a.n ? static_cast<double>(RoundedDiv(a.sum, a.n)) / kMicro : nan);
+    out->push_back(a.n ? static_cast<double>(RoundedDiv(sum, a.n)) / kMicro : nan);
   }
   for (size_t r = 0; r < nr; ++r) {
     out->push_back(count ? static_cast<double>(w.hits[static_cast<size_t>(slot) * nr + r]) /
@@ -483,13 +504,15 @@ void Engine::EmitWindow(int wi, Window& w, bool only_dirty) {
     fmt::format_to(std::back_inserter(s), ",\"count\":{},\"fields\":{{", count);
     bool first = true;
     for (size_t m = 0; m < nm; ++m) {
-      const MeasureAgg& a = w.meas[static_cast<size_t>(slot) * nm + m];
+      const size_t i = static_cast<size_t>(slot) * nm + m;
+      const MeasureAgg& a = w.meas[i];
+      const __int128 sum = w.Sum(i);
       const std::string& name = p.measures[m].name;
       s.append(first ? "\"" : ",\"");
       first = false;
       s.append(name);
       s.append("_sum\":");
-      AppendMicros(&s, a.sum);
+      AppendMicros(&s, sum);
       for (const char* agg : {"_min", "_max", "_avg"}) {
         s.append(",\"");
         s.append(name);
@@ -502,7 +525,7 @@ void Engine::EmitWindow(int wi, Window& w, bool only_dirty) {
         } else if (agg[1] == 'm') {
           AppendMicros(&s, a.max);
         } else {
-          AppendMicros(&s, RoundedDiv(a.sum, a.n));
+          AppendMicros(&s, RoundedDiv(sum, a.n));
         }
       }
     }
@@ -614,7 +637,7 @@ std::string Engine::Snapshot() const {
         if (win.counts[slot] == 0) continue;
         for (size_t m = 0; m < nm; ++m) {
           const MeasureAgg& a = win.meas[slot * nm + m];
-          w.I128(a.sum);
+          w.I128(win.Sum(slot * nm + m));
           w.I64(a.n);
           w.I64(a.min);
           w.I64(a.max);
@@ -718,8 +741,15 @@ Status Engine::Restore(std::string_view bytes) {
         if (win.counts[slot] == 0) continue;
         for (size_t m = 0; m < nm; ++m) {
           MeasureAgg& a = win.meas[slot * nm + m];
-          if (!r.I128(&a.sum) || !r.I64(&a.n) || !r.I64(&a.min) || !r.I64(&a.max)) {
+          __int128 sum;
+          if (!r.I128(&sum) || !r.I64(&a.n) || !r.I64(&a.min) || !r.I64(&a.max)) {
             return corrupt("truncated measure");
+          }
+          if (sum >= INT64_MIN && sum <= INT64_MAX) {
+            a.sum = static_cast<int64_t>(sum);
+          } else {
+            if (win.spill.empty()) win.spill.assign(win.meas.size(), 0);
+            win.spill[slot * nm + m] = sum;
           }
         }
         for (size_t k = 0; k < nr; ++k) {
