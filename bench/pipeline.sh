@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# End-to-end benchmark (issue 3): N finance events in seed-style spool files ->
-# spooldir source -> embedded log (flush = batch) -> archive sink (zstd).
+# End-to-end benchmark (issues 3 and 4): N finance events in seed-style spool
+# files -> spooldir source -> embedded log (flush = batch) -> archive sink (zstd)
+# and the analytics processor (windows 10s + 1m, dedup, checkpoints).
 # Reports events/s and MB/s from the start of `txpipe run` until the archive
-# holds every event, and the peak RSS of the txpipe process.
+# holds every event and the processor has checkpointed past every event, and
+# the peak RSS of the txpipe process.
 #
 #   bench/pipeline.sh [N]            (default 1000000; BUILD_DIR=build)
+#   PROCESSOR=0 bench/pipeline.sh    without the processor (issue 3's path)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000000}
+PROCESSOR=${PROCESSOR:-1}
 BUILD_DIR=${BUILD_DIR:-build}
 txpipe=$BUILD_DIR/txpipe
 work=$(mktemp -d /tmp/txpipe-bench.XXXXXX)
@@ -41,6 +45,14 @@ round_unit = "minute"
 codec = "zstd"
 roll_interval_s = 1   # files final (and offsets committed) within a second
 TOML
+if [ "$PROCESSOR" = 1 ]; then
+  cat >> "$work/pipeline.toml" <<TOML
+[processors.finance]
+type = "analytics"
+topic = "finance"
+schema = "finance"
+TOML
+fi
 
 start=$(date +%s.%N)
 $txpipe run -c "$work/pipeline.toml" 2> "$work/run.log" &
@@ -57,6 +69,11 @@ while :; do
   if [ "${rss:-0}" -gt "$peak" ]; then peak=$rss; fi
   lag=$($txpipe topic offsets --data-dir "$work/data" --group archive-archive 2>/dev/null |
         awk 'NR>1 {s+=$4} END {print s+0}' || true)
+  if [ "$PROCESSOR" = 1 ]; then
+    plag=$($txpipe topic offsets --data-dir "$work/data" --group processor-finance 2>/dev/null |
+           awk 'NR>1 {s+=$4} END {print s+0}' || true)
+    if [ "${plag:-0}" -lt "${lag:-0}" ]; then lag=$plag; fi
+  fi
   if [ -z "$ingested_at" ]; then
     in_topic=$($txpipe topic describe finance --data-dir "$work/data" 2>/dev/null |
                awk 'NR>2 {s+=$3} END {print s+0}' || true)

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "processors/analytics/testing_util.h"
+#include "sources/generator/generator.h"
 
 namespace txpipe::processors::analytics {
 namespace {
@@ -392,6 +393,58 @@ TEST(EngineTest, HugeSumsStayExact) {
   ASSERT_TRUE(r.Restore(snap).ok());
   r.Tick(INT64_MAX / 4);
   EXPECT_EQ(out2.windows.at(key), body);
+}
+
+// The cars stream: string dimensions (city, country) get slots as values
+// come, the failed ratio comes from `status`, price gets a USD twin; counts
+// and average prices per brand and city equal a direct count.
+TEST(EngineTest, CarsByBrandAndCity) {
+  AnalyticsOptions o;
+  o.topic = "car-transactions-logs";
+  o.schema = "cars";
+  o.windows = {"1m"};
+  auto plan = CompilePlan("cars", o);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  auto gen = sources::generator::MakeGenerator("cars", 3);
+  ASSERT_TRUE(gen.ok());
+  sources::generator::Buffer buf;
+  EventParser parser(*plan);
+  ParsedBatch b;
+  simdjson::dom::parser json;
+  std::map<std::string, std::pair<int64_t, double>> want;  // "brand|X" / "city|Y" -> count, price sum
+  for (int i = 0; i < 5000; ++i) {
+    buf.Clear();
+    (*gen)->Append(kT0 + i * 10'000, &buf);  // 50 s: one 1m window
+    std::string line(buf.view().substr(0, buf.size() - 1));
+    simdjson::dom::element doc = json.parse(line);
+    double price = doc["price"];
+    for (const char* f : {"brand", "city"}) {
+      auto& w = want[std::string(f) + "|" + std::string(std::string_view(doc[f]))];
+      ++w.first;
+      w.second += price;
+    }
+    core::EventView ev;
+    ev.body = line;
+    parser.Add(0, i, ev, &b);
+  }
+  ASSERT_TRUE(b.rejected.empty()) << b.rejected[0].message;
+  CollectingOutput out;
+  Engine e(*plan, &out, 0);
+  e.Apply(b, 0);
+  e.Tick(INT64_MAX / 4);
+  size_t checked = 0;
+  for (const auto& [k, x] : want) {
+    std::string dim = k.substr(0, k.find('|')), value = k.substr(k.find('|') + 1);
+    std::string key = fmt::format("cars|1m|{}|{}|{}", kT0 / 1000, dim, value);
+    ASSERT_EQ(out.windows.count(key), 1u) << key;
+    simdjson::dom::element doc = json.parse(out.windows[key]);
+    EXPECT_EQ(int64_t(doc["count"]), x.first) << key;
+    EXPECT_NEAR(double(doc["fields"]["price_avg"]), x.second / x.first, 1e-6) << key;
+    EXPECT_TRUE(doc["fields"]["price_usd_sum"].is_number()) << key;
+    EXPECT_TRUE(doc["fields"]["failed_ratio"].is_number()) << key;
+    ++checked;
+  }
+  EXPECT_GT(checked, 10u);
 }
 
 TEST(EngineTest, InvalidEventsAreRejectedWithReasonsAndCountNowhere) {
