@@ -90,7 +90,12 @@ struct Loaded {
                            .value());
     (void)broker->CreateTopic("finance", 2);
     auto p = std::move(broker->NewProducer("finance", runtime::ProducerOptions{}).value());
-    for (const std::string& line : MakeLines(kEvents)) {
+    auto gen = sources::generator::MakeGenerator("finance", 42);
+    sources::generator::Buffer buf;
+    for (size_t i = 0; i < kEvents; ++i) {
+      buf.Clear();
+      (*gen)->Append(kStartUs + static_cast<int64_t>(i), &buf);
+      std::string_view line = buf.view().substr(0, buf.size() - 1);
       core::EventView ev;
       ev.timestamp_ms = kStartUs / 1000;
       ev.key = AccountOf(line);

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <pthread.h>
+
 #include <algorithm>
 
 #include "base/logging.h"
@@ -181,6 +183,8 @@ Status AnalyticsProcessor::Open() {
 }
 
 void AnalyticsProcessor::WorkerLoop(Worker* w) {
+  // "parse-<n>" in top -H and perf (15 bytes at most).
+  pthread_setname_np(pthread_self(), fmt::format("parse-{}", w->index).substr(0, 15).c_str());
   std::unique_ptr<ParsedBatch> batch;
   while (!stopping_.load(std::memory_order_acquire)) {
     {
