@@ -37,6 +37,12 @@ uint32_t EventParser::AddString(ParsedBatch* b, std::string_view s) {
 
 namespace {
 
+// llround without the libm call: half away from zero, |x| < 2^63 (checked by
+// the caller's kMaxMeasure bound).
+inline int64_t RoundToInt(double x) {
+  return static_cast<int64_t>(x < 0 ? x - 0.5 : x + 0.5);
+}
+
 Operand ToOperand(const core::Value& v) {
   Operand o;
   switch (v.kind) {
@@ -103,7 +109,7 @@ void EventParser::Reject(int32_t partition, uint64_t offset, const core::EventVi
 void EventParser::Add(int32_t partition, uint64_t offset, const core::EventView& event,
                       ParsedBatch* b) {
   const Plan& p = *plan_;
-  b->next_offsets[partition] = offset + 1;
+  b->SetNextOffset(partition, offset + 1);
   if (!validator_.Validate(event.body, &row_, &error_)) {
     Reject(partition, offset, event, error_.reason, error_.message, b);
     return;
@@ -126,11 +132,11 @@ void EventParser::Add(int32_t partition, uint64_t offset, const core::EventView&
         return;
       }
       if (!m.to_usd) {
-        micro = v.kind == core::Value::Kind::kInt ? v.i * kMicro : std::llround(x * kMicro);
+        micro = v.kind == core::Value::Kind::kInt ? v.i * kMicro : RoundToInt(x * kMicro);
       } else {
         const core::Value& c = vals[p.currency_field];
         if (c.kind == core::Value::Kind::kEnum && p.rate_micros[c.i] != 0) {
-          micro = std::llround(x * static_cast<double>(p.rate_micros[c.i]));
+          micro = RoundToInt(x * static_cast<double>(p.rate_micros[c.i]));
         }
       }
     }

@@ -66,12 +66,26 @@ struct ParsedBatch {
   std::vector<std::pair<uint32_t, uint32_t>> strings;  // (offset, length) in arena
   std::vector<FiredAlert> alerts;
   std::vector<RejectedEvent> rejected;
-  std::map<int32_t, uint64_t> next_offsets;  // per partition: last offset in the batch + 1
+  // Per partition read: last offset in the batch + 1 (a few entries).
+  std::vector<std::pair<int32_t, uint64_t>> next_offsets;
 
   std::string_view string(uint32_t i) const {
     return std::string_view(arena).substr(strings[i].first, strings[i].second);
   }
   void Clear();
+  void SetNextOffset(int32_t partition, uint64_t next) {
+    if (!next_offsets.empty() && next_offsets.back().first == partition) {
+      next_offsets.back().second = next;
+      return;
+    }
+    for (auto& [p, n] : next_offsets) {
+      if (p == partition) {
+        n = next;
+        return;
+      }
+    }
+    next_offsets.emplace_back(partition, next);
+  }
   bool empty() const { return next_offsets.empty(); }
 };
 
