@@ -3,6 +3,7 @@
 
 Usage: cli_test.py PATH/TO/txpipe [unittest args]
 """
+import json
 import os
 import signal
 import subprocess
@@ -60,6 +61,13 @@ class UsageTest(unittest.TestCase):
             (["up", "--rate", "lots"], "--rate"),
             (["check"], "--schema"),
             (["check", "--schema", "nope", "/dev/null"], "--schema"),
+            (["query", "series", "--stream", "finance"], "--window"),
+            (["query", "series", "--stream", "finance", "--window", "1m", "--from", "yesterday"],
+             "--from"),
+            (["query", "series", "--stream", "finance", "--window", "1m", "--to", "-5 min"],
+             "--to"),
+            (["query", "alerts", "--limit", "many"], "--limit"),
+            (["query", "alerts", "--since", "soon"], "--since"),
         ]
         for args, flag in cases:
             with self.subTest(args=args):
@@ -71,7 +79,7 @@ class UsageTest(unittest.TestCase):
                 self.assertEqual(r.stdout, b"")
 
     def test_commands_of_later_releases_say_so(self):
-        for cmd in ["query", "flume"]:
+        for cmd in ["flume"]:
             r = run(cmd)
             self.assertEqual(r.returncode, 2, cmd)
             self.assertIn("not yet available", r.stderr.decode())
@@ -240,6 +248,143 @@ class TopicAndConfigTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0)
         for key in ["[broker]", "flush", "partitions", "max_segment_bytes", "retention_ms"]:
             self.assertIn(key, r.stdout.decode())
+
+
+class QueryTest(unittest.TestCase):
+    """txpipe query over a store that a real pipeline (spooldir -> analytics -> store) fills."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="txpipe_query_")
+        self.dir = self.tmp.name
+        self.data = os.path.join(self.dir, "data")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def query(self, *args):
+        return run("query", *args, "--data-dir", self.data)
+
+    def query_json(self, *args):
+        r = self.query(*args, "--json")
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        return json.loads(r.stdout)
+
+    def test_missing_store_says_so_and_exits_1(self):
+        for sub in [["streams"], ["series", "--stream", "finance", "--window", "1m"], ["alerts"],
+                    ["recent"], ["stats"]]:
+            with self.subTest(sub=sub):
+                r = self.query(*sub)
+                self.assertEqual(r.returncode, 1)
+                err = r.stderr.decode()
+                self.assertEqual(len(err.strip().splitlines()), 1, err)
+                self.assertIn(f"no store at {self.data}/store.db: is a store sink configured?", err)
+                self.assertEqual(r.stdout, b"")
+
+    def test_series_streams_alerts_recent_stats_while_the_pipeline_runs(self):
+        # 130 s of events 1 ms apart, from a whole minute 10 minutes ago: the
+        # watermark closes two 1m windows.
+        start = (int(time.time()) // 60 - 10) * 60
+        start_text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start))
+        r = run("generate", "finance", "--out", os.path.join(self.data, "spool"), "--rate", "max",
+                "--count", "130000", "--seed", "8", "--start", start_text, "--no-fsync", "-q")
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        config = os.path.join(self.dir, "p.toml")
+        with open(config, "w") as f:
+            f.write(f"""data_dir = "{self.data}"
+[sources.files]
+type = "spooldir"
+spool_dir = "spool"
+topic = "finance"
+key_field = "account_id"
+
+[processors.finance]
+type = "analytics"
+topic = "finance"
+schema = "finance"
+[[processors.finance.alerts]]
+name = "big_online_payment"
+rule = 'amount > 4900 and transaction_channel == "online"'
+severity = "warning"
+
+[sinks.store]
+type = "store"
+topics = ["finance.windows", "alerts", "finance"]
+recent_rows = 50
+stats_interval = "1s"
+""")
+        p = subprocess.Popen([TXPIPE, "run", "-c", config], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        try:
+            def minutes():
+                r = self.query("series", "--stream", "finance", "--window", "1m", "--json")
+                return len(json.loads(r.stdout)["data"][0]) if r.returncode == 0 else 0
+            wait_for(lambda: minutes() >= 2, timeout=120, what="two 1m windows in the store")
+            # Everything below runs while `txpipe run` writes the store.
+            streams = self.query_json("streams")["streams"]
+            self.assertEqual([s["stream"] for s in streams], ["finance"])
+            self.assertEqual([w["window"] for w in streams[0]["windows"]], ["10s", "1m"])
+            self.assertIn("transaction_type", streams[0]["dimensions"])
+            self.assertIn("amount", streams[0]["measures"])
+
+            by_type = self.query_json("series", "--stream", "finance", "--window", "1m", "--by",
+                                      "transaction_type", "--to", str((start + 60) * 1000))
+            self.assertEqual(by_type["series"], ["deposit", "payment", "transfer", "withdrawal"])
+            times = by_type["data"][0]
+            self.assertEqual(times, [start, start + 60])  # seconds, as uPlot wants
+            total = self.query_json("series", "--stream", "finance", "--window", "1m",
+                                    "--from", start_text, "--to", str((start + 60) * 1000))
+            self.assertEqual(total["series"], ["all"])
+            self.assertEqual(total["data"][1], [60000, 60000])  # one event per ms
+            for i in range(len(times)):
+                self.assertEqual(sum(col[i] for col in by_type["data"][1:]), 60000)
+            amount = self.query_json("series", "--stream", "finance", "--window", "1m",
+                                     "--measure", "amount")
+            self.assertEqual(amount["measure"], "amount_sum")
+            self.assertTrue(all(v > 0 for v in amount["data"][1]))
+
+            table = self.query("series", "--stream", "finance", "--window", "1m", "--by",
+                               "transaction_type", "--to", str((start + 60) * 1000))
+            self.assertEqual(table.returncode, 0, table.stderr.decode())
+            lines = table.stdout.decode().splitlines()
+            self.assertRegex(lines[1], r"^time\s+deposit\s+payment\s+transfer\s+withdrawal$")
+            self.assertTrue(lines[2].startswith(start_text))
+
+            alerts = self.query_json("alerts", "--limit", "5")["alerts"]
+            self.assertEqual(len(alerts), 5)
+            self.assertTrue(all(a["rule"] == "big_online_payment" for a in alerts))
+            self.assertEqual([a["time_ms"] for a in alerts],
+                             sorted((a["time_ms"] for a in alerts), reverse=True))
+            self.assertGreater(alerts[0]["values"]["amount"], 4900)
+
+            wait_for(lambda: len(self.query_json("recent", "--stream", "finance",
+                                                 "--limit", "100")["events"]) == 50,
+                     what="recent_rows events")
+            recent = self.query_json("recent", "--stream", "finance", "--limit", "3")
+            self.assertEqual(recent["topic"], "finance")
+            self.assertEqual(len(recent["events"]), 3)
+            self.assertIn("transaction_id", json.loads(recent["events"][0]["body"]))
+
+            stats = self.query_json("stats")
+            self.assertEqual(stats["lag_source"], "broker")
+            self.assertIn("finance", [t["topic"] for t in stats["topics"]])
+            self.assertIn("store-store", [g["group"] for g in stats["lag"]])
+
+            r = self.query("series", "--stream", "finance", "--window", "7s")
+            self.assertEqual(r.returncode, 2)
+            self.assertEqual(r.stderr.decode().strip(),
+                             "txpipe query series: --window: unknown window '7s' for stream "
+                             "'finance' (10s, 1m)")
+            r = self.query("series", "--stream", "cars", "--window", "1m")
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("--stream: unknown stream 'cars'", r.stderr.decode())
+        finally:
+            p.send_signal(signal.SIGINT)
+            try:
+                p.communicate(timeout=60)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+        self.assertEqual(p.returncode, 0)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ Command AddCheck(CLI::App& app);
 Command AddUp(CLI::App& app);
 Command AddRun(CLI::App& app);
 Command AddTopic(CLI::App& app);
+Command AddQuery(CLI::App& app);
 Command AddVersion(CLI::App& app);
 // A subcommand a later release fills: says so and exits 2.
 Command AddNotYet(CLI::App& app, const std::string& name, const std::string& what);

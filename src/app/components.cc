@@ -7,6 +7,8 @@
 #include "processors/analytics/processor.h"
 #include "sinks/archive/archive_sink.h"
 #include "sinks/archive/options.h"
+#include "sinks/store/options.h"
+#include "sinks/store/store_sink.h"
 #include "sources/spooldir/spooldir.h"
 
 namespace txpipe::app {
@@ -70,6 +72,8 @@ const std::vector<ComponentType>& BuiltinComponents() {
       Make<sinks::archive::ArchiveOptions, sinks::archive::ArchiveSink>(
           "sink", "archive", &sinks::archive::ArchiveOptionTable,
           &sinks::archive::ValidateArchiveOptions),
+      Make<sinks::store::StoreOptions, sinks::store::StoreSink>(
+          "sink", "store", &sinks::store::StoreOptionTable, &sinks::store::ValidateStoreOptions),
       Analytics(),
   };
   return kComponents;

@@ -47,7 +47,7 @@ int Main(int argc, char** argv) {
   commands.push_back(AddRun(app));
   commands.push_back(AddGenerate(app));
   commands.push_back(AddTopic(app));
-  commands.push_back(AddNotYet(app, "query", "Query windows, alerts and recent events"));
+  commands.push_back(AddQuery(app));
   commands.push_back(AddCheck(app));
   commands.push_back(AddNotYet(app, "flume", "Run an Apache Flume agent config"));
   commands.push_back(AddVersion(app));

@@ -177,6 +177,15 @@ Result<int64_t> ParseDurationMs(std::string_view text, int64_t bare_unit_ms) {
   return v * mult;
 }
 
+std::string FormatDurationMs(int64_t ms) {
+  if (ms == 0) return "0s";
+  for (auto [unit, mult] : {std::pair<const char*, int64_t>{"d", 86'400'000}, {"h", 3'600'000},
+                            {"m", 60'000}, {"s", 1000}}) {
+    if (ms % mult == 0) return fmt::format("{}{}", ms / mult, unit);
+  }
+  return fmt::format("{}ms", ms);
+}
+
 Result<uint64_t> ParseBytes(std::string_view text) {
   std::string_view s = text;
   uint64_t v = 0;

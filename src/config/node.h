@@ -81,6 +81,9 @@ base::Result<Node> LoadTomlFile(const std::string& path);
 // Parses a duration: "500ms", "10s", "1m", "2h", "1d", or a bare integer in
 // `bare_unit_ms` units. Returns milliseconds.
 base::Result<int64_t> ParseDurationMs(std::string_view text, int64_t bare_unit_ms = 1);
+// The shortest exact spelling of a duration: 86400000 -> "1d", 90000 -> "90s",
+// 1500 -> "1500ms", 0 -> "0s".
+std::string FormatDurationMs(int64_t ms);
 // Parses a size: "128MB", "64KiB", "1GB", or bytes.
 base::Result<uint64_t> ParseBytes(std::string_view text);
 

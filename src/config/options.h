@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -109,7 +110,50 @@ class OptionTable {
                  o->*m = *r;
                  return {};
                },
-               [m](const T& o) { return fmt::format("\"{}ms\"", o.*m); });
+               [m](const T& o) { return fmt::format("\"{}\"", FormatDurationMs(o.*m)); });
+  }
+
+  // A table whose keys and values are both durations, in milliseconds:
+  // `retention = {"10s" = "24h", "1m" = "30d"}`. A bare integer value is in
+  // `bare_unit_ms` units. The table replaces the default map as a whole.
+  OptionTable& DurationMap(std::string name, std::map<int64_t, int64_t> T::*m, std::string help,
+                           int64_t bare_unit_ms = 1) {
+    return Add(std::move(name), "table", std::move(help),
+               [m, bare_unit_ms](const Node& n, T* o) -> base::Status {
+                 if (!n.is_table()) {
+                   return n.Error(fmt::format("expected a table like {{\"10s\" = \"24h\"}}, got {}",
+                                              n.type_name()));
+                 }
+                 std::map<int64_t, int64_t> out;
+                 for (const auto& [key, v] : n.as_table()) {
+                   auto k = ParseDurationMs(key, bare_unit_ms);
+                   if (!k.ok()) {
+                     return v.Error(fmt::format("key: expected a duration like \"10s\": {}",
+                                                k.status().message()));
+                   }
+                   base::Result<int64_t> r =
+                       v.is_int() ? base::Result<int64_t>(v.as_int() * bare_unit_ms)
+                       : v.is_string()
+                           ? ParseDurationMs(v.as_string(), bare_unit_ms)
+                           : base::Result<int64_t>(base::Status::InvalidArgument(
+                                 fmt::format("got {}", v.type_name())));
+                   if (!r.ok() || *r < 0) {
+                     return v.Error(fmt::format("expected a duration like \"24h\": {}",
+                                                r.ok() ? "negative" : r.status().message()));
+                   }
+                   out[*k] = *r;
+                 }
+                 o->*m = std::move(out);
+                 return {};
+               },
+               [m](const T& o) {
+                 std::string s = "{";
+                 for (const auto& [k, v] : o.*m) {
+                   s += fmt::format("{}\"{}\" = \"{}\"", s.size() > 1 ? ", " : "",
+                                    FormatDurationMs(k), FormatDurationMs(v));
+                 }
+                 return s + "}";
+               });
   }
 
   OptionTable& Bytes(std::string name, uint64_t T::*m, std::string help, uint64_t min = 0) {

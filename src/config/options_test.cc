@@ -120,6 +120,32 @@ TEST(OptionsTest, DurationsAndSizes) {
   EXPECT_FALSE(ParseBytes("lots").ok());
 }
 
+struct RetentionOptions {
+  std::map<int64_t, int64_t> retention_ms = {{10'000, 86'400'000}};
+};
+
+TEST(OptionsTest, DurationMapParsesKeysAndValuesAndNamesBadOnes) {
+  OptionTable<RetentionOptions> table("store");
+  table.DurationMap("retention", &RetentionOptions::retention_ms, "Per window size");
+  EXPECT_THAT(table.Describe(), HasSubstr("{\"10s\" = \"1d\"}"));
+  auto parse = [&](std::string_view toml, RetentionOptions* o) {
+    auto root = ParseToml(toml, "p.toml");
+    EXPECT_TRUE(root.ok());
+    return table.Parse(*root->Get("s"), o);
+  };
+  RetentionOptions o;
+  ASSERT_TRUE(parse("[s]\nretention = {\"1m\" = \"30d\", \"5m\" = 0}\n", &o).ok());
+  EXPECT_EQ(o.retention_ms, (std::map<int64_t, int64_t>{{60'000, 30 * 86'400'000LL}, {300'000, 0}}));
+  EXPECT_THAT(parse("[s]\nretention = {\"fast\" = \"1d\"}\n", &o).message(),
+              HasSubstr("retention.fast: key: expected a duration"));
+  EXPECT_THAT(parse("[s]\nretention = {\"1m\" = \"long\"}\n", &o).message(),
+              HasSubstr("expected a duration like \"24h\""));
+  EXPECT_THAT(parse("[s]\nretention = \"1d\"\n", &o).message(), HasSubstr("expected a table"));
+  EXPECT_EQ(FormatDurationMs(90'000), "90s");
+  EXPECT_EQ(FormatDurationMs(1500), "1500ms");
+  EXPECT_EQ(FormatDurationMs(0), "0s");
+}
+
 TEST(OptionsTest, TomlSyntaxErrorsHaveLineAndColumn) {
   auto r = ParseToml("a = 1\nb = \n", "x.toml");
   ASSERT_FALSE(r.ok());

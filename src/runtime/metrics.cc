@@ -40,6 +40,20 @@ int64_t Metrics::GaugeValue(const std::string& name, const Labels& labels) const
   return g == f->second.gauges.end() ? 0 : g->second->value();
 }
 
+std::vector<MetricSample> Metrics::Snapshot() const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<MetricSample> out;
+  for (const auto& [name, f] : families_) {
+    for (const auto& [labels, c] : f.counters) {
+      out.push_back({name, labels, true, static_cast<double>(c->value())});
+    }
+    for (const auto& [labels, g] : f.gauges) {
+      out.push_back({name, labels, false, static_cast<double>(g->value())});
+    }
+  }
+  return out;
+}
+
 namespace {
 std::string Escape(const std::string& v) {
   std::string out;

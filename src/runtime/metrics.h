@@ -36,6 +36,14 @@ class Gauge {
   std::atomic<int64_t> v_{0};
 };
 
+// One metric's value at the time of a Metrics::Snapshot.
+struct MetricSample {
+  std::string name;
+  Labels labels;
+  bool is_counter = true;
+  double value = 0;
+};
+
 class Metrics {
  public:
   // Returns the counter `name{labels}`, creating it. The pointer lives as long
@@ -45,6 +53,9 @@ class Metrics {
   // Current value, 0 when the metric does not exist (for tests and status lines).
   uint64_t CounterValue(const std::string& name, const Labels& labels = {}) const;
   int64_t GaugeValue(const std::string& name, const Labels& labels = {}) const;
+  // Every counter and gauge with its current value, ordered by name, then
+  // labels (the store's stats table keeps these).
+  std::vector<MetricSample> Snapshot() const;
   // Prometheus text exposition format, version 0.0.4.
   std::string Prometheus() const;
 

@@ -292,6 +292,11 @@ TEST(EngineTest, QuietStreamClosesItsLastWindowByIdleness) {
   e.Tick(now0 + 11'000'001);
   EXPECT_EQ(out.windows.count(fmt::format("finance|10s|{}|total|all", kT0 / 1000)), 1u);
   EXPECT_EQ(out.windows.count(fmt::format("finance|1m|{}|total|all", kT0 / 1000)), 0u);
+  // The 1m window [t0, t0+60s) closes once t0+4s - 5s + idle >= t0+60s: 61 s of quiet.
+  e.Tick(now0 + 60'000'000);
+  EXPECT_EQ(out.windows.count(fmt::format("finance|1m|{}|total|all", kT0 / 1000)), 0u);
+  e.Tick(now0 + 61'000'001);
+  EXPECT_EQ(out.windows.count(fmt::format("finance|1m|{}|total|all", kT0 / 1000)), 1u);
 }
 
 TEST(EngineTest, AlertsFireOnCraftedInputAndNotOnCleanInput) {
