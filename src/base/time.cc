@@ -1,6 +1,8 @@
 #include "base/time.h"
 
+#include <bit>
 #include <cstdio>
+#include <cstring>
 
 namespace txpipe::base {
 namespace {
@@ -41,6 +43,91 @@ void Put2(char* p, unsigned v) {
   p[1] = static_cast<char>('0' + v % 10);
 }
 
+uint64_t Load64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// Checks the 8 bytes of `w` (little-endian: byte i is p[i]) against a layout:
+// `digits` marks bytes that must be '0'..'9', `sep_mask`/`sep` the bytes that
+// must equal given characters. Returns the digits paired: byte i of the
+// result is 10 * digit i + digit i+1 (meaningful where a pair starts), or
+// ~0 when the layout does not match.
+uint64_t DigitPairs(uint64_t w, uint64_t digits, uint64_t sep_mask, uint64_t sep) {
+  constexpr uint64_t kZeros = 0x3030303030303030ull;
+  constexpr uint64_t kHighs = 0x8080808080808080ull;
+  uint64_t x = w ^ kZeros;  // a digit byte becomes 0..9
+  // A byte above 9 sets its high bit here (adding 0x76 carries only out of
+  // bytes already above 0x89, which are caught by `| x`).
+  uint64_t bad = ((x + 0x7676767676767676ull) | x) & kHighs & digits;
+  if (bad != 0 || (w & sep_mask) != sep) return ~uint64_t{0};
+  x &= digits;
+  return x * 10 + (x >> 8);
+}
+
+unsigned PairAt(uint64_t pairs, int byte) {
+  return static_cast<unsigned>(pairs >> (8 * byte)) & 0xFF;
+}
+
+// The layout events carry, "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z", with all of
+// ParseIsoTimestamp's range checks but no messages: false for anything else,
+// valid or not, and ParseIsoTimestamp's full parser then decides. So it must
+// never accept what the full parser rejects, nor give another value
+// (time_test.cc checks both against each other).
+bool ParseCommonLayout(std::string_view s, int64_t* micros) {
+  if constexpr (std::endian::native != std::endian::little) {
+    return false;
+  } else {
+    const size_t n = s.size();
+    if (n < 20) return false;
+    const char* p = s.data();
+    // "YYYY-MM-", "DDTHH:MM", "HH:MM:SS" (the last two overlap).
+    const uint64_t date =
+        DigitPairs(Load64(p), 0x00FFFF00FFFFFFFFull, 0xFF0000FF00000000ull, 0x2D00002D00000000ull);
+    const uint64_t day_time = DigitPairs(Load64(p + 8), 0xFFFF00FFFF00FFFFull,
+                                         0x0000FF0000FF0000ull, 0x00003A0000540000ull);
+    const uint64_t time = DigitPairs(Load64(p + 11), 0xFFFF00FFFF00FFFFull, 0x0000FF0000FF0000ull,
+                                     0x00003A00003A0000ull);
+    if (date == ~uint64_t{0} || day_time == ~uint64_t{0} || time == ~uint64_t{0}) return false;
+    const unsigned year = PairAt(date, 0) * 100 + PairAt(date, 2);
+    const unsigned month = PairAt(date, 5);
+    const unsigned day = PairAt(day_time, 0);
+    const unsigned hour = PairAt(day_time, 3);
+    const unsigned minute = PairAt(day_time, 6);
+    unsigned second = PairAt(time, 6);
+    if (month < 1 || month > 12 || day < 1 || day > DaysInMonth(year, month) || hour > 23 ||
+        minute > 59 || second > 60) {
+      return false;
+    }
+    if (second == 60) second = 59;  // as the full parser does
+    size_t i = 19;
+    int64_t frac = 0;
+    if (p[i] == '.') {
+      if (n == 27 && p[26] == 'Z') {  // six digits, the generators' and Python's
+        const uint64_t f = DigitPairs(Load64(p + 19), 0x00FFFFFFFFFFFF00ull, 0xFF, '.');
+        if (f == ~uint64_t{0}) return false;
+        frac = PairAt(f, 1) * 10000 + PairAt(f, 3) * 100 + PairAt(f, 5);
+        i = 26;
+      } else {
+        const size_t first = ++i;
+        while (i < n && IsDigit(p[i])) {
+          if (i - first < 6) frac = frac * 10 + (p[i] - '0');
+          ++i;
+        }
+        const size_t digits = i - first;
+        if (digits == 0 || digits > 9) return false;
+        static constexpr int64_t kScale[] = {1, 100000, 10000, 1000, 100, 10, 1};
+        if (digits < 6) frac *= kScale[digits];
+      }
+    }
+    if (i + 1 != n || p[i] != 'Z') return false;
+    int64_t secs = DaysFromCivil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
+    *micros = secs * kMicrosPerSecond + frac;
+    return true;
+  }
+}
+
 }  // namespace
 
 CivilTime ToCivil(int64_t micros) {
@@ -66,6 +153,7 @@ CivilTime ToCivil(int64_t micros) {
 }
 
 bool ParseIsoTimestamp(std::string_view s, int64_t* micros, std::string* why) {
+  if (ParseCommonLayout(s, micros)) return true;
   size_t p = 0;
   unsigned year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
   if (!Digits(s, &p, 4, &year)) return Fail(why, "expected YYYY-MM-DDTHH:MM:SS");

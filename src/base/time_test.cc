@@ -1,5 +1,6 @@
 #include "base/time.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 namespace txpipe::base {
@@ -69,6 +70,50 @@ TEST(TimeTest, FormatThenParseRoundTripsAcrossYears) {
     int64_t back = 0;
     ASSERT_TRUE(ParseIsoTimestamp(s, &back)) << s;
     ASSERT_EQ(back, t) << s;
+  }
+}
+
+// ParseIsoTimestamp reads the layout events carry ("...SS[.f]Z") by a
+// shortcut, and everything else with the full parser. The same text with
+// "+00:00" in place of the final "Z" always takes the full parser, so both
+// spellings must agree on every text: same verdict, same value.
+TEST(TimeTest, ShortcutAgreesWithTheFullParser) {
+  auto check = [](const std::string& s) {
+    if (s.empty() || s.back() != 'Z') return;
+    std::string full = s.substr(0, s.size() - 1) + "+00:00";
+    int64_t a = 0, b = 0;
+    bool ok_a = ParseIsoTimestamp(s, &a);
+    bool ok_b = ParseIsoTimestamp(full, &b);
+    ASSERT_EQ(ok_a, ok_b) << s;
+    if (ok_a) {
+      ASSERT_EQ(a, b) << s;
+    }
+  };
+  const std::string seeds[] = {"2026-11-23T10:08:33.881695Z", "2026-11-23T10:08:33Z",
+                               "2024-02-29T23:59:60.5Z",      "1999-12-31T00:00:00.123456789Z",
+                               "0000-01-01T00:00:00.000001Z", "9999-12-31T23:59:59.999999Z"};
+  const char replacements[] = {'0', '1', '2', '3', '5', '6', '9', '/', ':',    ';',
+                               '-', '.', 'T', 't', ' ', 'Z', 'z', '+', '\x00', '\xb9'};
+  for (const std::string& seed : seeds) {
+    check(seed);
+    for (size_t i = 0; i + 1 < seed.size(); ++i) {
+      check(seed.substr(0, i) + seed.substr(i + 1));    // a byte deleted
+      check(seed.substr(0, i) + "7" + seed.substr(i));  // a digit inserted
+      for (char c : replacements) {
+        std::string m = seed;
+        m[i] = c;
+        check(m);
+      }
+      if (HasFatalFailure()) return;
+    }
+  }
+  // Every month's last day and the day after, in leap and common years.
+  for (int year : {1900, 2000, 2023, 2024}) {
+    for (int month = 1; month <= 12; ++month) {
+      for (int day = 28; day <= 32; ++day) {
+        check(fmt::format("{:04}-{:02}-{:02}T12:00:00Z", year, month, day));
+      }
+    }
   }
 }
 

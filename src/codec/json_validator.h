@@ -1,11 +1,11 @@
 // JsonValidator: one JSON event body -> a typed Row, or a precise error.
 //
-// The one place event bodies are parsed (simdjson on-demand). An error names
-// the field and what was wrong, and carries a short reason code that metrics
-// and dead-letter headers use ("missing_field", "not_in_enum", ...).
+// The one place event bodies are parsed (simdjson: flat events straight off
+// its structural index, anything else through its on-demand API; see
+// json_validator.cc). An error names the field and what was wrong, and carries
+// a short reason code that metrics and dead-letter headers use
+// ("missing_field", "not_in_enum", ...).
 #pragma once
-
-#include <simdjson.h>
 
 #include <cstdint>
 #include <memory>
@@ -51,11 +51,19 @@ class JsonValidator {
   struct Options {
     size_t max_event_bytes = 1 << 20;  // bodies longer than this are rejected (1 MiB)
     size_t max_depth = 64;             // deeper nesting is rejected
+    // true: flat events are first read straight off simdjson's structural
+    // index, and anything unusual is handed to the general path. false: every
+    // event takes the general path (simdjson on-demand). Both give the same
+    // Row and the same error for every body; tests compare them.
+    bool fast_path = true;
   };
 
   // `schema` must outlive the validator.
   explicit JsonValidator(const core::Schema* schema) : JsonValidator(schema, Options{}) {}
   JsonValidator(const core::Schema* schema, Options options);
+  ~JsonValidator();
+  JsonValidator(JsonValidator&&) noexcept;
+  JsonValidator& operator=(JsonValidator&&) noexcept;
 
   // Parses and checks `body` (one JSON object; a trailing '\n' or '\r' is
   // whitespace). On success fills `row` and returns true; its string views
@@ -66,35 +74,10 @@ class JsonValidator {
   const core::Schema& schema() const { return *schema_; }
 
  private:
-  bool Fail(ValidationError* error, RejectReason reason, std::string_view field,
-            std::string message);
-  bool CheckValue(int index, simdjson::ondemand::value value, core::Value* out,
-                  ValidationError* error);
-  bool CheckValueSlow(int index, simdjson::ondemand::value& value, core::Value* out,
-                      ValidationError* error);
-  int Lookup(simdjson::ondemand::field& field, ValidationError* error);
-  int EnumIndex(int field, std::string_view value) const;
-
-  // Enum values of each field, bucketed by a cheap hash of (length, first and
-  // last byte): a lookup compares against one candidate, not every value.
-  static constexpr int kEnumBuckets = 64;
-  static int EnumBucket(std::string_view s) {
-    return s.empty() ? 0
-                     : static_cast<int>((s.size() * 7 + static_cast<unsigned char>(s[0]) * 3 +
-                                         static_cast<unsigned char>(s.back())) &
-                                        (kEnumBuckets - 1));
-  }
-  std::vector<std::vector<std::vector<uint16_t>>> enum_buckets_;  // [field][bucket] -> indexes
+  class Impl;  // json_validator.cc; keeps simdjson out of this header
 
   const core::Schema* schema_;
-  Options options_;
-  simdjson::ondemand::parser parser_;
-  std::unique_ptr<char[]> buffer_;  // body + simdjson padding
-  size_t buffer_capacity_ = 0;
-  const char* buffer_end_ = nullptr;  // end of the readable (padded) bytes
-  std::vector<uint8_t> seen_;
-  int next_hint_ = 0;      // fields usually arrive in schema order
-  std::string_view key_;  // the key Lookup last matched (for messages)
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace txpipe::codec

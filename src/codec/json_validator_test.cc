@@ -1,8 +1,12 @@
 #include "codec/json_validator.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <bit>
+#include <random>
 #include <set>
 
 #include "base/time.h"
@@ -294,6 +298,352 @@ TEST_F(IgnoringValidatorTest, DeepNestingIsRejected) {
   std::string ok = R"({"id": "a", "ts": "2026-11-23T10:08:33Z", "x": )" + std::string(63, '[') +
                    std::string(63, ']') + "}";
   EXPECT_TRUE(validator_->Validate(ok, &row_, &error_)) << error_.message;
+}
+
+// ---- The fast path and the general path agree ---------------------------------
+//
+// Validate first reads a flat event straight off simdjson's structural index
+// and hands anything unusual to the general path (simdjson on-demand), which
+// explains every rejection. Options::fast_path = false runs the general path
+// alone. On every body below both validators must agree: the same verdict, the
+// same Row (every member, doubles to the bit) and the same error.
+class PathsAgreeTest : public ::testing::Test {
+ public:
+  void Use(const core::Schema* schema) {
+    fast_ = std::make_unique<JsonValidator>(schema);
+    JsonValidator::Options general;
+    general.fast_path = false;
+    general_ = std::make_unique<JsonValidator>(schema, general);
+  }
+
+  // The rows persist across calls, so a value left over from the previous
+  // event would show as a difference too.
+  void Check(std::string_view body) {
+    ValidationError fe, ge;
+    bool fast_ok = fast_->Validate(body, &fast_row_, &fe);
+    bool general_ok = general_->Validate(body, &general_row_, &ge);
+    ++checked_;
+    ASSERT_EQ(fast_ok, general_ok)
+        << body << "\nfast: " << fe.message << "\ngeneral: " << ge.message;
+    if (!fast_ok) {
+      ASSERT_EQ(ReasonName(fe.reason), ReasonName(ge.reason)) << body;
+      ASSERT_EQ(fe.field, ge.field) << body;
+      ASSERT_EQ(fe.message, ge.message) << body;
+      return;
+    }
+    ++accepted_;
+    ASSERT_EQ(fast_row_.event_time_us, general_row_.event_time_us) << body;
+    ASSERT_EQ(fast_row_.values.size(), general_row_.values.size()) << body;
+    for (size_t i = 0; i < fast_row_.values.size(); ++i) {
+      const core::Value& a = fast_row_.values[i];
+      const core::Value& b = general_row_.values[i];
+      ASSERT_EQ(static_cast<int>(a.kind), static_cast<int>(b.kind))
+          << "field " << i << ": " << body;
+      ASSERT_EQ(a.i, b.i) << "field " << i << ": " << body;
+      ASSERT_EQ(std::bit_cast<uint64_t>(a.f), std::bit_cast<uint64_t>(b.f))
+          << "field " << i << ": " << a.f << " vs " << b.f << ": " << body;
+      ASSERT_EQ(a.s, b.s) << "field " << i << ": " << body;
+    }
+  }
+
+ protected:
+  std::unique_ptr<JsonValidator> fast_, general_;
+  core::Row fast_row_, general_row_;
+  int checked_ = 0, accepted_ = 0;
+};
+
+// JSON texts for a value of each field type: valid ones first, then the
+// edge cases and wrong ones.
+std::vector<std::string> SampleValues(const core::FieldSpec& f) {
+  std::vector<std::string> v;
+  switch (f.type) {
+    case core::FieldType::kString:
+      v = {R"("T482913")",
+           R"("A102938")",
+           R"("Payment of 1234.5 USD")",
+           R"("")",
+           "\"caf\xc3\xa9\"",
+           R"("a\"b")",
+           R"("\u0041\u00e9")",
+           R"("back\\slash")",
+           R"("tab\there")",
+           "\"" + std::string(40, 'x') + "\"",
+           R"("\ud800")",
+           "42",
+           "true",
+           "tru",
+           "nul",
+           "nullx",
+           "[\"a\"]",
+           "{}"};
+      break;
+    case core::FieldType::kEnum:
+      for (const auto& value : f.values) v.push_back("\"" + value + "\"");
+      v.insert(v.end(), {R"("\u0055SD")", R"("")", R"("usd")", R"("UNKNOWN_VALUE_X")",
+                         "\"" + f.values[0] + " \"", "\"" + f.values[0] + "\\u0000\"",
+                         "\"" + std::string(50, 'q') + "\"", "1", "false", "{\"a\": 1}"});
+      break;
+    case core::FieldType::kTimestamp:
+      v = {R"("2026-11-23T10:08:33.881695Z")",
+           R"("2026-11-23T10:08:33Z")",
+           R"("2026-11-23T10:08:33.5Z")",
+           R"("2026-11-23T10:08:33.123456789Z")",
+           R"("2026-11-23T10:08:33.1234567890Z")",
+           R"("2026-11-23T10:08:33.Z")",
+           R"("2026-11-23t10:08:33z")",
+           R"("2026-11-23 10:08:33Z")",
+           R"("2026-11-23T12:08:33+02:00")",
+           R"("2024-02-29T23:59:60Z")",
+           R"("2023-02-29T00:00:00Z")",
+           R"("2026-13-01T00:00:00Z")",
+           R"("2026-11-23T24:00:00Z")",
+           R"("2026-11-23T10:60:00Z")",
+           R"("2026-11-23T10:08:61Z")",
+           R"("2026-11-23T10:08:33")",
+           R"("0000-01-01T00:00:00Z")",
+           R"("9999-12-31T23:59:59.999999Z")",
+           R"("2026-11-2xT10:08:33Z")",
+           R"("2026-11-23T10:08:33.88169xZ")",
+           R"("2026-11-23T10:08:33\u005a")",
+           R"("yesterday")",
+           "1795428513",
+           "null"};
+      break;
+    case core::FieldType::kInt:
+      v = {"42",
+           "18",
+           "0",
+           "-0",
+           "-7",
+           "9223372036854775807",
+           "-9223372036854775807",
+           "-9223372036854775808",
+           "9223372036854775808",
+           "99999999999999999999",
+           "1234567890123456789",
+           "007",
+           "1.0",
+           "1e2",
+           "-",
+           "--1",
+           "+1",
+           "4x",
+           "true",
+           "\"42\"",
+           "null"};
+      break;
+    case core::FieldType::kFloat:
+      v = {"1234.5",
+           "4999.99",
+           "100",
+           "0",
+           "-0",
+           "-0.0",
+           "0.1",
+           "0.30000000000000004",
+           "20000.0",
+           "123.456e2",
+           "1E-5",
+           "9007199254740991",
+           "9007199254740993",
+           "9007199254740992.5",
+           "12345678901234567890.5",
+           "1234567890123456789",
+           "0.0000000000000000000001",
+           "0.00000000000000000000001",
+           "0.0000000000000001",
+           "-0.0000000000000001",
+           "1.2345678901234567",
+           "3.141592653589793238",
+           "1e400",
+           "-1e400",
+           "01.5",
+           "1.",
+           ".5",
+           "+1",
+           "1.5x",
+           "NaN",
+           "-",
+           "\"1.5\"",
+           "null",
+           "[1.5]"};
+      break;
+  }
+  return v;
+}
+
+// A body from (key, value) pairs with the given separators.
+std::string Body(const std::vector<std::pair<std::string, std::string>>& fields,
+                 std::string_view colon, std::string_view comma) {
+  std::string s = "{";
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0) s += comma;
+    s += "\"" + fields[i].first + "\"";
+    s += colon;
+    s += fields[i].second;
+  }
+  s += "}";
+  return s;
+}
+
+// Random events of `schema`: mostly valid and in schema order (the fast path's
+// case), with every kind of deviation mixed in.
+void CheckRandomEvents(PathsAgreeTest* t, const core::Schema& schema, int count, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  auto chance = [&rng](int percent) { return static_cast<int>(rng() % 100) < percent; };
+  std::vector<std::vector<std::string>> samples;
+  for (const auto& f : schema.fields()) samples.push_back(SampleValues(f));
+  const std::string_view colons[] = {": ", ":", " : ", ":\t"};
+  const std::string_view commas[] = {", ", ",", " , ", "\n,\n"};
+  for (int k = 0; k < count; ++k) {
+    std::vector<std::pair<std::string, std::string>> fields;
+    for (int i = 0; i < schema.size(); ++i) {
+      const auto& s = samples[i];
+      // Mostly one of the first (valid) samples, sometimes any.
+      size_t pick = chance(90) ? rng() % std::min<size_t>(s.size(), 3) : rng() % s.size();
+      fields.emplace_back(schema.field(i).name, s[pick]);
+      if (schema.field(i).nullable && chance(30)) fields.back().second = "null";
+    }
+    if (chance(5)) fields.erase(fields.begin() + static_cast<long>(rng() % fields.size()));
+    if (chance(3)) fields.push_back(fields[rng() % fields.size()]);
+    if (chance(3)) fields.emplace_back("unknown_field", "1");
+    if (chance(3) && !fields.empty()) fields.front().first = "transaction_\\u0069d";
+    if (chance(10))
+      std::shuffle(fields.begin(), fields.end(), rng);
+    else if (chance(5))
+      std::swap(fields.front(), fields.back());
+    bool plain = chance(80);
+    std::string body =
+        Body(fields, plain ? ": " : colons[rng() % 4], plain ? ", " : commas[rng() % 4]);
+    if (chance(5)) body = " \t" + body;
+    if (chance(5)) body += chance(50) ? "\n" : "\r\n";
+    if (chance(2)) body += chance(50) ? " {}" : "x";
+    t->Check(body);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+}
+
+TEST_F(PathsAgreeTest, RandomFinanceEvents) {
+  auto s = core::BuiltinSchema("finance");
+  ASSERT_TRUE(s.ok());
+  Use(&*s);
+  CheckRandomEvents(this, *s, 20000, 42);
+  // Most are valid, so both paths produce many rows (not only errors).
+  EXPECT_GT(accepted_, checked_ / 4) << accepted_ << " of " << checked_;
+}
+
+TEST_F(PathsAgreeTest, RandomCarEvents) {
+  auto s = core::BuiltinSchema("cars");
+  ASSERT_TRUE(s.ok());
+  Use(&*s);
+  CheckRandomEvents(this, *s, 10000, 7);
+  EXPECT_GT(accepted_, checked_ / 4) << accepted_ << " of " << checked_;
+}
+
+TEST_F(PathsAgreeTest, EveryByteOfASeedLineMutated) {
+  auto s = core::BuiltinSchema("finance");
+  ASSERT_TRUE(s.ok());
+  Use(&*s);
+  const std::string line(kSeedLine);
+  const char replacements[] = {'"', '\\', ',', ':', '{', '}', '[',  ']',    ' ',    '0',   '9',
+                               'a', '.',  '-', 'e', 'n', 'Z', '\0', '\x01', '\x7f', '\xff'};
+  Check(line);
+  for (size_t i = 0; i < line.size(); ++i) {
+    Check(line.substr(0, i));                         // truncated
+    Check(line.substr(0, i) + line.substr(i + 1));    // one byte deleted
+    Check(line.substr(0, i) + " " + line.substr(i));  // one space inserted
+    for (char c : replacements) {
+      std::string m = line;
+      m[i] = c;
+      Check(m);
+    }
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST_F(PathsAgreeTest, NamesAndValuesThatNeedEscapes) {
+  // Keys and enum values JSON must escape, or that are not ASCII: the fast
+  // path cannot match them on raw bytes and must leave them to the general path.
+  auto s = core::Schema::FromToml(R"(
+name = "odd"
+event_time = "ts"
+key = "id"
+[[fields]]
+name = "id"
+type = "string"
+[[fields]]
+name = "say \"hi\""
+type = "enum"
+values = ["caf\u00e9", "a\"b", "back\\slash", "", "x"]
+[[fields]]
+name = "ts"
+type = "timestamp"
+[[fields]]
+name = "n"
+type = "int"
+nullable = true
+)",
+                                  "odd.toml");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  Use(&*s);
+  for (std::string value : {"\"caf\xc3\xa9\"", R"("caf\u00e9")", R"("a\"b")", R"("back\\slash")",
+                            R"("")", R"("x")", R"("\u0078")", R"("y")"}) {
+    for (std::string key : {R"(say \"hi\")", R"(say \u0022hi\u0022)", "say hi"}) {
+      Check(R"({"id": "a", ")" + key + "\": " + value + R"(, "ts": "2026-11-23T10:08:33Z"})");
+      Check(R"({"id": "a", "ts": "2026-11-23T10:08:33Z", "n": 5, ")" + key + "\": " + value + "}");
+    }
+  }
+  EXPECT_GT(accepted_, 0);
+}
+
+TEST_F(PathsAgreeTest, UnknownFieldsIgnoredAndWideSchemas) {
+  // "ignore": the fast path declines every unknown key; the general path skips it.
+  auto ignoring = core::Schema::FromToml(R"(
+name = "t"
+event_time = "ts"
+key = "id"
+unknown_fields = "ignore"
+[[fields]]
+name = "id"
+type = "string"
+[[fields]]
+name = "ts"
+type = "timestamp"
+)",
+                                         "t.toml");
+  ASSERT_TRUE(ignoring.ok());
+  Use(&*ignoring);
+  Check(R"({"id": "a", "extra": 1, "ts": "2026-11-23T10:08:33Z"})");
+  Check(R"({"id": "a", "ts": "2026-11-23T10:08:33Z", "x": [1, {"b": "]"}]})");
+  Check(R"({"id": "a", "ts": "2026-11-23T10:08:33Z"})");
+  EXPECT_EQ(accepted_, 3);
+
+  // Over 64 fields the fast path steps aside; the result is the same.
+  std::string toml = "name = \"wide\"\nevent_time = \"f0\"\nkey = \"f1\"\n";
+  toml += "[[fields]]\nname = \"f0\"\ntype = \"timestamp\"\n";
+  std::string body = R"({"f0": "2026-11-23T10:08:33Z")";
+  for (int i = 1; i < 70; ++i) {
+    toml += fmt::format("[[fields]]\nname = \"f{}\"\ntype = \"int\"\n", i);
+    body += fmt::format(", \"f{}\": {}", i, i);
+  }
+  auto wide = core::Schema::FromToml(toml, "wide.toml");
+  ASSERT_TRUE(wide.ok()) << wide.status().ToString();
+  Use(&*wide);
+  Check(body + "}");
+  Check(body + ", \"f1\": 1}");
+  EXPECT_EQ(fast_row_.values[69].i, 69);
+}
+
+TEST_F(PathsAgreeTest, MissingNullableFieldsDoNotKeepThePreviousValue) {
+  auto s = core::BuiltinSchema("finance");
+  ASSERT_TRUE(s.ok());
+  Use(&*s);
+  Check(kSeedLine);
+  ASSERT_EQ(fast_row_.values[s->FieldIndex("merchant_id")].s, "M4821");
+  std::string without(kSeedLine);
+  without.erase(without.find(R"("merchant_id": "M4821", )"), 24);
+  Check(without);
+  EXPECT_TRUE(fast_row_.values[s->FieldIndex("merchant_id")].is_null());
 }
 
 }  // namespace
