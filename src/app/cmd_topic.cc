@@ -11,6 +11,7 @@
 
 #include "app/cli.h"
 #include "brokers/embedded/embedded_broker.h"
+#include "codec/json_writer.h"
 
 namespace txpipe::app {
 
@@ -27,6 +28,7 @@ struct TopicFlags {
   std::string key_field;
   std::string group;
   bool from_end = false;
+  bool json = false;
 };
 
 std::string LogDir(const TopicFlags& f) {
@@ -119,7 +121,27 @@ int Tail(const TopicFlags& f) {
         if (left == 0) return;
         --left;
         ++printed;
-        std::string line(m.event.body);
+        std::string line;
+        if (f.json) {
+          // kcat -J's shape: the record's metadata and its body as a string.
+          line = fmt::format("{{\"topic\":");
+          codec::AppendJsonString(&line, f.topic);
+          fmt::format_to(std::back_inserter(line), ",\"partition\":{},\"offset\":{},\"timestamp_ms\":{},\"key\":",
+                         p.partition, m.offset, m.event.timestamp_ms);
+          codec::AppendJsonString(&line, m.event.key);
+          line += ",\"headers\":{";
+          for (size_t i = 0; i < m.event.headers.size(); ++i) {
+            if (i) line += ',';
+            codec::AppendJsonString(&line, m.event.headers[i].key);
+            line += ':';
+            codec::AppendJsonString(&line, m.event.headers[i].value);
+          }
+          line += "},\"body\":";
+          codec::AppendJsonString(&line, m.event.body);
+          line += '}';
+        } else {
+          line = std::string(m.event.body);
+        }
         line += '\n';
         std::fwrite(line.data(), 1, line.size(), stdout);
       });
@@ -194,6 +216,9 @@ Command AddTopic(CLI::App& app) {
   tail->add_flag("--last", f->from_end, "The last --count events of each partition");
   tail->add_option("--count", f->count, "Events per partition")->default_str("10")->check(NonNegativeInteger());
   tail->add_option("--partition", f->partition, "Only this partition");
+  tail->add_flag("--json", f->json,
+                 "One JSON object per event: topic, partition, offset, timestamp_ms, key, "
+                 "headers and the body as a string");
   subs.emplace_back(tail, [f] { return Tail(*f); });
   CLI::App* produce = cmd->add_subcommand("produce", "Append lines of standard input as events");
   common(produce);
