@@ -9,6 +9,7 @@ spool folder -> log -> analytics processor -> window/alert topics -> store (SQLi
 Usage: processor_e2e_test.py PATH/TO/txpipe [unittest args]
 """
 import datetime
+import json
 import os
 import random
 import signal
@@ -189,10 +190,17 @@ class ProcessorE2ETest(unittest.TestCase):
         self.assertEqual(totals, EVENTS)  # every valid event counted once
 
         # The dead letters: the three bad lines, and the pipeline went on.
-        r = run("topic", "tail", "finance.dlq", "--data-dir", clean_dir, "--count", "100")
+        r = run("topic", "tail", "finance.dlq", "--data-dir", clean_dir, "--count", "100", "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
-        dead = [l for l in r.stdout.splitlines() if l.strip()]
-        self.assertEqual(sorted(dead), sorted(BAD_LINES))
+        dead = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+        self.assertEqual(sorted(d["body"].encode() for d in dead), sorted(BAD_LINES))
+        for d in dead:
+            self.assertEqual(d["headers"]["component"], "finance", d)
+            self.assertEqual(d["headers"]["source_topic"], "finance", d)
+            self.assertIn(d["headers"]["error"], ("missing_field", "wrong_type", "not_json"), d)
+            self.assertTrue(d["headers"]["error_message"], d)
+        self.assertEqual([d["headers"]["error"] for d in dead if d["body"] == "not json at all"],
+                         ["not_json"])
 
         # The killed run: the spool fills as the seed's generator would fill it, 1/20 of
         # the files before each start, so every kill lands while there is work to do.
