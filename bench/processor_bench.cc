@@ -2,11 +2,14 @@
 // "processor at least 1,500,000 finance events/s per worker"), its two halves
 // apart, and the seed's way measured in the same run for the ratio.
 //
-//   BM_Processor/workers:N  AnalyticsProcessor from Open to caught up: N worker
+//   BM_Processor/workers:N/zstd:Z
+//                           AnalyticsProcessor from Open to caught up: N worker
 //                           threads poll + decompress + parse + validate, one
 //                           engine thread dedups, windows (10s, 1m, every
 //                           dimension + age bands + total), writes the window
 //                           topic and checkpoints every second. Items = events.
+//                           zstd:1 reads the topic stored as zstd batches (the
+//                           default), zstd:0 the same events stored uncompressed.
 //   BM_Parse                EventParser::Add alone (what one worker does per event).
 //   BM_Engine               Engine::Apply alone on pre-parsed batches.
 //   BM_SeedBaseline         the seed's Spark job shape: per event, parse it and
@@ -64,9 +67,10 @@ std::string_view AccountOf(std::string_view line) {
   return line.substr(at, line.find('"', at) - at);
 }
 
-std::shared_ptr<const pa::Plan> MakePlan(const std::string& name, int workers) {
+std::shared_ptr<const pa::Plan> MakePlan(const std::string& name, int workers,
+                                         const std::string& topic = "finance") {
   pa::AnalyticsOptions o;
-  o.topic = "finance";
+  o.topic = topic;
   o.schema = "finance";
   o.workers = workers;
   o.windows_topic = name + ".windows";
@@ -75,7 +79,8 @@ std::shared_ptr<const pa::Plan> MakePlan(const std::string& name, int workers) {
   return *pa::CompilePlan(name, o);
 }
 
-// One broker with the pre-loaded topic, shared by the runs.
+// One broker with the pre-loaded topics, shared by the runs: "finance" in
+// zstd batches, "finance_raw" uncompressed, the same events.
 struct Loaded {
   std::string dir;
   std::unique_ptr<brokers::embedded::EmbeddedBroker> broker;
@@ -89,7 +94,11 @@ struct Loaded {
                                                                 log::LogOptions{})
                            .value());
     (void)broker->CreateTopic("finance", 2);
+    (void)broker->CreateTopic("finance_raw", 2);
     auto p = std::move(broker->NewProducer("finance", runtime::ProducerOptions{}).value());
+    runtime::ProducerOptions raw_options;
+    raw_options.compression = runtime::Compression::kNone;
+    auto raw = std::move(broker->NewProducer("finance_raw", raw_options).value());
     auto gen = sources::generator::MakeGenerator("finance", 42);
     sources::generator::Buffer buf;
     for (size_t i = 0; i < kEvents; ++i) {
@@ -101,8 +110,10 @@ struct Loaded {
       ev.key = AccountOf(line);
       ev.body = line;
       (void)p->Add(ev);
+      (void)raw->Add(ev);
     }
     (void)p->Flush();
+    (void)raw->Flush();
     auto info = broker->Describe("finance");
     for (int i = 0; i < 2; ++i) end[i] = info->partitions[i].end_offset;
   }
@@ -120,14 +131,15 @@ Loaded& GetLoaded() {
 void BM_Processor(benchmark::State& state) {
   Loaded& l = GetLoaded();
   const int workers = static_cast<int>(state.range(0));
+  const std::string topic = state.range(1) ? "finance" : "finance_raw";
   int run = 0;
   for (auto _ : state) {
-    std::string name = fmt::format("bench{}_{}", workers, run++);
+    std::string name = fmt::format("bench{}_{}_{}", workers, state.range(1), run++);
     runtime::Context ctx;
     ctx.broker = l.broker.get();
     ctx.data_dir = l.dir + "/data";
     ctx.name = name;
-    pa::AnalyticsProcessor p(MakePlan(name, workers), ctx);
+    pa::AnalyticsProcessor p(MakePlan(name, workers, topic), ctx);
     if (!p.Open().ok()) {
       state.SkipWithError("open failed");
       break;
@@ -147,8 +159,8 @@ void BM_Processor(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kEvents));
 }
-BENCHMARK(BM_Processor)->ArgName("workers")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)
-    ->UseRealTime()->Iterations(1);
+BENCHMARK(BM_Processor)->ArgNames({"workers", "zstd"})->ArgsProduct({{1, 2}, {1, 0}})
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 const std::vector<std::string>& Lines() {
   static const auto* lines = new std::vector<std::string>(MakeLines(200'000));
