@@ -327,11 +327,18 @@ Status AnalyticsProcessor::Step(int64_t timeout_ms) {
 }
 
 Status AnalyticsProcessor::Checkpoint() {
+  const int64_t started = ctx_.clock->MonotonicMicros();
   TXP_RETURN_IF_ERROR(output_->Flush());
   if (dlq_->pending()) TXP_RETURN_IF_ERROR(dlq_->Flush());
   std::string snap = engine_->Snapshot();
   TXP_RETURN_IF_ERROR(io::WriteFileAtomically(ctx_.env, checkpoint_path_, snap));
-  next_checkpoint_us_ = ctx_.clock->MonotonicMicros() + plan_->options.checkpoint_interval_ms * 1000;
+  // The interval is a minimum: a checkpoint that took T waits at least 9 T
+  // for the next, so checkpoints (which grow with the dedup set) never take
+  // more than a tenth of the engine's time. A crash then replays more, with
+  // the same results.
+  const int64_t now = ctx_.clock->MonotonicMicros();
+  next_checkpoint_us_ =
+      now + std::max<int64_t>(plan_->options.checkpoint_interval_ms * 1000, 9 * (now - started));
   if (ctx_.metrics) {
     m_.checkpoints->Add();
     m_.checkpoint_bytes->Set(static_cast<int64_t>(snap.size()));
