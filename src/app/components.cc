@@ -9,6 +9,8 @@
 #include "sinks/archive/options.h"
 #include "sinks/store/options.h"
 #include "sinks/store/store_sink.h"
+#include "sinks/webhook/options.h"
+#include "sinks/webhook/webhook_sink.h"
 #include "sources/spooldir/spooldir.h"
 
 namespace txpipe::app {
@@ -74,6 +76,9 @@ const std::vector<ComponentType>& BuiltinComponents() {
           &sinks::archive::ValidateArchiveOptions),
       Make<sinks::store::StoreOptions, sinks::store::StoreSink>(
           "sink", "store", &sinks::store::StoreOptionTable, &sinks::store::ValidateStoreOptions),
+      Make<sinks::webhook::WebhookOptions, sinks::webhook::WebhookSink>(
+          "sink", "webhook", &sinks::webhook::WebhookOptionTable,
+          &sinks::webhook::ValidateWebhookOptions),
       Analytics(),
   };
   return kComponents;

@@ -156,6 +156,36 @@ class OptionTable {
                });
   }
 
+  // A table of string values: `headers = {Authorization = "Bearer x"}`. The
+  // table replaces the default map as a whole. Describe shows the default's
+  // keys only (values may be secrets).
+  OptionTable& StringMap(std::string name, std::map<std::string, std::string> T::*m,
+                         std::string help) {
+    return Add(std::move(name), "table", std::move(help),
+               [m](const Node& n, T* o) -> base::Status {
+                 if (!n.is_table()) {
+                   return n.Error(fmt::format("expected a table like {{Name = \"value\"}}, got {}",
+                                              n.type_name()));
+                 }
+                 std::map<std::string, std::string> out;
+                 for (const auto& [key, v] : n.as_table()) {
+                   if (!v.is_string()) {
+                     return v.Error(fmt::format("expected a string, got {}", v.type_name()));
+                   }
+                   out[key] = v.as_string();
+                 }
+                 o->*m = std::move(out);
+                 return {};
+               },
+               [m](const T& o) {
+                 std::string s = "{";
+                 for (const auto& [k, v] : o.*m) {
+                   s += fmt::format("{}\"{}\" = ...", s.size() > 1 ? ", " : "", k);
+                 }
+                 return s + "}";
+               });
+  }
+
   OptionTable& Bytes(std::string name, uint64_t T::*m, std::string help, uint64_t min = 0) {
     return Add(std::move(name), "bytes", std::move(help),
                [m, min](const Node& n, T* o) -> base::Status {

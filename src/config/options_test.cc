@@ -146,6 +146,31 @@ TEST(OptionsTest, DurationMapParsesKeysAndValuesAndNamesBadOnes) {
   EXPECT_EQ(FormatDurationMs(0), "0s");
 }
 
+struct HeaderOptions {
+  std::map<std::string, std::string> headers;
+};
+
+TEST(OptionsTest, StringMapParsesStringValuesAndNamesBadOnes) {
+  OptionTable<HeaderOptions> table("webhook");
+  table.StringMap("headers", &HeaderOptions::headers, "Extra headers");
+  EXPECT_THAT(table.Describe(), HasSubstr("{}"));
+  auto parse = [&](std::string_view toml, HeaderOptions* o) {
+    auto root = ParseToml(toml, "p.toml");
+    EXPECT_TRUE(root.ok());
+    return table.Parse(*root->Get("s"), o);
+  };
+  HeaderOptions o;
+  ASSERT_TRUE(parse("[s]\nheaders = {Authorization = \"Bearer x\", X-Team = \"ops\"}\n", &o).ok());
+  EXPECT_EQ(o.headers, (std::map<std::string, std::string>{{"Authorization", "Bearer x"},
+                                                           {"X-Team", "ops"}}));
+  // Describe shows keys, never values (they may be secrets).
+  EXPECT_THAT(table.Describe(o), HasSubstr("{\"Authorization\" = ..., \"X-Team\" = ...}"));
+  EXPECT_THAT(table.Describe(o), ::testing::Not(HasSubstr("Bearer")));
+  EXPECT_THAT(parse("[s]\nheaders = {X-N = 1}\n", &o).message(),
+              HasSubstr("s.headers.X-N: expected a string"));
+  EXPECT_THAT(parse("[s]\nheaders = \"a\"\n", &o).message(), HasSubstr("expected a table"));
+}
+
 TEST(OptionsTest, TomlSyntaxErrorsHaveLineAndColumn) {
   auto r = ParseToml("a = 1\nb = \n", "x.toml");
   ASSERT_FALSE(r.ok());
