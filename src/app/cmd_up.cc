@@ -76,9 +76,12 @@ int RunUp(const UpFlags& f) {
                spool);
   }
   fmt::print(stderr,
-             "txpipe up: pipeline {} with data in {} (the dashboard comes in a later release; "
-             "see 'txpipe topic list --data-dir {}'). Ctrl-C stops.\n",
-             p->origin, p->data_dir, p->data_dir);
+             "txpipe up: pipeline {} with data in {}. Ctrl-C stops. The dashboard comes in a "
+             "later release; meanwhile:\n"
+             "  txpipe query series --data-dir {} --stream finance --window 10s --by transaction_type\n"
+             "  txpipe query alerts --data-dir {}\n"
+             "  txpipe topic list --data-dir {}\n",
+             p->origin, p->data_dir, p->data_dir, p->data_dir, p->data_dir);
   runtime::Metrics metrics;
   // The generator stops with the process stop, before the pipeline drains.
   std::thread stopper([&] {
