@@ -17,6 +17,7 @@ using base::Status;
 namespace {
 constexpr int64_t kPollTimeoutMs = 100;
 constexpr size_t kQueuedBatchesPerWorker = 4;
+constexpr size_t kMaxPollBytes = 1 << 20;
 }  // namespace
 
 // Window and alert records -> their topics.
@@ -164,6 +165,9 @@ Status AnalyticsProcessor::Open() {
     }
     runtime::ConsumerOptions co;
     co.partitions = w->partitions;
+    // ~15,000 finance events per poll from zstd batches (~10x smaller than the
+    // events): a batch the engine gets every few ms, not 60,000 at a time.
+    co.max_poll_bytes = kMaxPollBytes;
     auto c = broker->NewConsumer(group_, {p.options.topic}, co);
     if (!c.ok()) return c.status();
     w->consumer = std::move(c).value();
