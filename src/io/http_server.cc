@@ -1,0 +1,499 @@
+#include "io/http_server.h"
+
+#include <fmt/format.h>
+#include <httplib.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <thread>
+
+namespace txpipe::io {
+namespace {
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string JsonQuote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+// "Address already in use" -> "address already in use".
+std::string ErrnoText(int err) {
+  std::string s = std::strerror(err);
+  if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
+  return s;
+}
+
+// Splits "host:port" / "[v6]:port".
+base::Status ParseListen(const std::string& listen, std::string* host, int* port) {
+  auto bad = [&](std::string_view why) {
+    return base::Status::InvalidArgument(fmt::format("listen '{}': {}", listen, why));
+  };
+  std::string_view s = listen;
+  std::string_view port_text;
+  if (!s.empty() && s.front() == '[') {
+    size_t close = s.find(']');
+    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') {
+      return bad("want [address]:port");
+    }
+    *host = std::string(s.substr(1, close - 1));
+    port_text = s.substr(close + 2);
+  } else {
+    size_t colon = s.rfind(':');
+    if (colon == std::string_view::npos) return bad("want host:port");
+    *host = std::string(s.substr(0, colon));
+    if (host->find(':') != std::string::npos) return bad("write IPv6 addresses as [address]:port");
+    port_text = s.substr(colon + 1);
+  }
+  if (host->empty()) return bad("no host (0.0.0.0 for every interface)");
+  int p = -1;
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), p);
+  if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() ||
+      p < 0 || p > 65535) {
+    return bad("port must be a number from 0 to 65535");
+  }
+  *port = p;
+  return base::Status::OK();
+}
+
+timeval ToTimeval(int64_t ms) {
+  return timeval{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+}
+
+// Waits up to `timeout_ms` for `events` on `sock`. True when ready (or when
+// the socket is closed or in error: the next read or write says so).
+bool WaitFor(int sock, short events, int64_t timeout_ms) {
+  pollfd p{sock, events, 0};
+  for (;;) {
+    int n = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(timeout_ms, INT32_MAX)));
+    if (n < 0 && errno == EINTR) continue;
+    return n > 0;
+  }
+}
+
+// httplib's Stream over one accepted socket, with a read buffer (httplib
+// reads request lines a byte at a time).
+class SocketStream final : public httplib::Stream {
+ public:
+  SocketStream(int sock, int64_t read_timeout_ms, int64_t write_timeout_ms)
+      : sock_(sock), read_timeout_ms_(read_timeout_ms), write_timeout_ms_(write_timeout_ms) {}
+
+  bool is_readable() const override {
+    return pos_ < len_ || WaitFor(sock_, POLLIN, read_timeout_ms_);
+  }
+  // Waits up to `timeout_ms` for the next request's first bytes.
+  bool WaitRequest(int64_t timeout_ms) const {
+    return pos_ < len_ || WaitFor(sock_, POLLIN, timeout_ms);
+  }
+  bool is_writable() const override { return WaitFor(sock_, POLLOUT, write_timeout_ms_); }
+
+  ssize_t read(char* ptr, size_t size) override {
+    if (pos_ < len_) {
+      size_t n = std::min(size, len_ - pos_);
+      std::memcpy(ptr, buf_ + pos_, n);
+      pos_ += n;
+      return static_cast<ssize_t>(n);
+    }
+    if (!is_readable()) return -1;
+    if (size >= sizeof(buf_)) return Recv(ptr, size);
+    ssize_t got = Recv(buf_, sizeof(buf_));
+    if (got <= 0) return got;
+    len_ = static_cast<size_t>(got);
+    size_t n = std::min(size, len_);
+    std::memcpy(ptr, buf_, n);
+    pos_ = n;
+    return static_cast<ssize_t>(n);
+  }
+
+  ssize_t write(const char* ptr, size_t size) override {
+    if (!is_writable()) return -1;
+    for (;;) {
+      ssize_t n = ::send(sock_, ptr, size, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      return n;
+    }
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage a{};
+    socklen_t len = sizeof(a);
+    if (::getpeername(sock_, reinterpret_cast<sockaddr*>(&a), &len) == 0) Name(a, len, ip, port);
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage a{};
+    socklen_t len = sizeof(a);
+    if (::getsockname(sock_, reinterpret_cast<sockaddr*>(&a), &len) == 0) Name(a, len, ip, port);
+  }
+  socket_t socket() const override { return sock_; }
+
+ private:
+  ssize_t Recv(char* ptr, size_t size) {
+    for (;;) {
+      ssize_t n = ::recv(sock_, ptr, size, 0);
+      if (n < 0 && errno == EINTR) continue;
+      return n;
+    }
+  }
+  static void Name(const sockaddr_storage& a, socklen_t len, std::string& ip, int& port) {
+    char host[NI_MAXHOST];
+    char serv[NI_MAXSERV];
+    if (::getnameinfo(reinterpret_cast<const sockaddr*>(&a), len, host, sizeof(host), serv,
+                      sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
+      ip = host;
+      port = std::atoi(serv);
+    }
+  }
+
+  int sock_;
+  int64_t read_timeout_ms_;
+  int64_t write_timeout_ms_;
+  char buf_[16 << 10];
+  size_t pos_ = 0;
+  size_t len_ = 0;
+};
+
+}  // namespace
+
+std::optional<std::string> ServerRequest::param(std::string_view name) const {
+  for (const auto& [k, v] : params) {
+    if (k == name) return v;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> ServerRequest::header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (EqualsIgnoreCase(k, name)) return v;
+  }
+  return std::nullopt;
+}
+
+void SetJsonError(ServerResponse& res, int status, std::string_view message) {
+  res.status = status;
+  res.content_type = "application/json";
+  res.body = "{\"error\":" + JsonQuote(message) + "}";
+}
+
+// httplib's Server with our own connection loop (process_and_close_socket):
+// it keeps the set of open connections so that Stop() can shut them down at
+// once instead of waiting out keep-alive and read timeouts, and it answers
+// keep-alive in milliseconds.
+class ServerCore final : public httplib::Server {
+ public:
+  explicit ServerCore(const HttpServerOptions& o) : options_(o) {}
+
+  // httplib listens with a backlog of 5: more clients connecting at once
+  // have their SYNs dropped and retry a second later. Listening again on
+  // the bound socket raises it (Linux).
+  void RaiseBacklog() { ::listen(svr_sock_, SOMAXCONN); }
+
+  size_t OpenConnections() {
+    std::lock_guard lock(mu_);
+    return open_.size();
+  }
+
+  // Shuts down every open connection and refuses new ones.
+  void CloseConnections() {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    for (int sock : open_) ::shutdown(sock, SHUT_RDWR);
+  }
+
+ private:
+  bool process_and_close_socket(socket_t sock) override {
+    bool ret = false;
+    bool serve = false;
+    {
+      std::lock_guard lock(mu_);
+      serve = !stopping_;  // else Stop() has begun: close it unanswered
+      if (serve) open_.insert(sock);
+    }
+    if (serve) {
+      SocketStream strm(sock, options_.read_timeout_ms, options_.write_timeout_ms);
+      size_t left = options_.keep_alive_max_requests;
+      // The first request waits as long as a read may; later ones as long as
+      // keep-alive allows.
+      int64_t wait_ms = options_.read_timeout_ms;
+      while (left > 0 && svr_sock_ != INVALID_SOCKET && !Stopping() && strm.WaitRequest(wait_ms)) {
+        bool close_connection = left == 1 || Stopping();
+        bool connection_closed = false;
+        ret = process_request(strm, close_connection, connection_closed, nullptr);
+        if (!ret || connection_closed) break;
+        --left;
+        wait_ms = options_.keep_alive_timeout_ms;
+      }
+      std::lock_guard lock(mu_);
+      open_.erase(sock);
+    }
+    ::shutdown(sock, SHUT_RDWR);
+    ::close(sock);
+    return ret;
+  }
+
+  bool Stopping() {
+    std::lock_guard lock(mu_);
+    return stopping_;
+  }
+
+  const HttpServerOptions options_;
+  std::mutex mu_;
+  std::set<int> open_;     // sockets being served; closed only after leaving it
+  bool stopping_ = false;  // set by CloseConnections
+};
+
+struct HttpServer::Impl {
+  HttpServerOptions options;
+  ServerCore server;
+  int port = 0;
+  std::thread thread;
+  std::atomic<bool> listen_done{false};
+  bool stopped = false;
+  std::mutex stop_mu;
+
+  // method -> path -> handler.
+  std::shared_mutex routes_mu;
+  std::map<std::string, std::map<std::string, ServerHandler>, std::less<>> routes;
+
+  explicit Impl(HttpServerOptions o) : options(std::move(o)), server(options) {}
+
+  void Dispatch(const httplib::Request& hreq, httplib::Response& hres);
+};
+
+void HttpServer::Impl::Dispatch(const httplib::Request& hreq, httplib::Response& hres) {
+  ServerRequest req;
+  req.method = hreq.method == "HEAD" ? "GET" : hreq.method;
+  req.path = hreq.path;
+  for (const auto& [k, v] : hreq.params) req.params.emplace_back(k, v);
+  for (const auto& [k, v] : hreq.headers) req.headers.emplace_back(k, v);
+  req.body = hreq.body;
+  req.remote_addr = hreq.remote_addr;
+
+  ServerResponse res;
+  ServerHandler handler;
+  {
+    std::shared_lock lock(routes_mu);
+    auto m = routes.find(req.method);
+    if (m != routes.end()) {
+      auto h = m->second.find(req.path);
+      if (h != m->second.end()) handler = h->second;
+    }
+    if (!handler) {
+      std::string allow;
+      for (const auto& [method, paths] : routes) {
+        if (paths.count(req.path)) {
+          if (!allow.empty()) allow += ", ";
+          allow += method;
+          if (method == "GET") allow += ", HEAD";
+        }
+      }
+      if (allow.empty()) {
+        SetJsonError(res, 404, fmt::format("no such path: {}", req.path));
+      } else {
+        SetJsonError(
+            res, 405,
+            fmt::format("method {} not allowed on {} (allowed: {})", hreq.method, req.path, allow));
+        res.headers.emplace_back("Allow", allow);
+      }
+    }
+  }
+  if (handler) handler(req, res);
+  hres.status = res.status;
+  for (auto& [k, v] : res.headers) hres.set_header(k, v);
+  hres.set_content(std::move(res.body), res.content_type);
+}
+
+base::Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions options) {
+  std::string host;
+  int port = 0;
+  TXP_RETURN_IF_ERROR(ParseListen(options.listen, &host, &port));
+  if (options.threads == 0) return base::Status::InvalidArgument("threads must be at least 1");
+  if (options.keep_alive_max_requests == 0) {
+    return base::Status::InvalidArgument("keep_alive_max_requests must be at least 1");
+  }
+  if (options.read_timeout_ms <= 0 || options.write_timeout_ms <= 0 ||
+      options.keep_alive_timeout_ms < 0) {
+    return base::Status::InvalidArgument("timeouts must be positive");
+  }
+  // Resolve first, so that a bad name is reported as such.
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* ai = nullptr;
+  if (int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &ai); rc != 0) {
+    return base::Status::InvalidArgument(
+        fmt::format("listen {}: cannot resolve '{}': {}", options.listen, host, gai_strerror(rc)));
+  }
+  ::freeaddrinfo(ai);
+
+  auto impl = std::make_unique<Impl>(std::move(options));
+  Impl* p = impl.get();
+  const HttpServerOptions& o = p->options;
+  httplib::Server& svr = p->server;
+  svr.set_tcp_nodelay(true);  // else large POSTs stall ~40 ms (Nagle + delayed ACK)
+  // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, with which a
+  // second server on the same port binds too and takes half the connections.
+  svr.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
+  svr.set_payload_max_length(o.max_body_bytes);
+  {
+    timeval r = ToTimeval(o.read_timeout_ms);
+    timeval w = ToTimeval(o.write_timeout_ms);
+    svr.set_read_timeout(r.tv_sec, r.tv_usec);
+    svr.set_write_timeout(w.tv_sec, w.tv_usec);
+  }
+  size_t threads = o.threads;
+  svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  auto dispatch = [p](const httplib::Request& req, httplib::Response& res) {
+    p->Dispatch(req, res);
+  };
+  svr.Get(".*", dispatch);
+  svr.Post(".*", dispatch);
+  svr.Put(".*", dispatch);
+  svr.Patch(".*", dispatch);
+  svr.Delete(".*", dispatch);
+  svr.Options(".*", dispatch);
+  size_t max_body = o.max_body_bytes;
+  svr.set_error_handler(httplib::Server::HandlerWithResponse(
+      [max_body](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        ServerResponse r;
+        (void)req;
+        std::string message;
+        switch (res.status) {
+          case 400:
+            message = "bad request";
+            break;
+          case 413:
+            message = fmt::format("request body over {} bytes", max_body);
+            break;
+          case 414:
+            message = "request line too long";
+            break;
+          case 416:
+            message = "range not satisfiable";
+            break;
+          default:
+            message = fmt::format("HTTP {}", res.status);
+        }
+        SetJsonError(r, res.status, message);
+        res.set_content(r.body, r.content_type);
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+  svr.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "handler failed";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        ServerResponse r;
+        SetJsonError(r, 500, what);
+        res.status = 500;
+        res.set_content(r.body, r.content_type);
+      });
+
+  errno = 0;
+  bool bound;
+  if (port == 0) {
+    p->port = svr.bind_to_any_port(host);
+    bound = p->port > 0;
+  } else {
+    p->port = port;
+    bound = svr.bind_to_port(host, port);
+  }
+  if (!bound) {
+    int err = errno;
+    return base::Status::Unavailable(
+        fmt::format("listen {}: {}", p->options.listen, err ? ErrnoText(err) : "cannot bind"));
+  }
+  p->server.RaiseBacklog();
+  p->thread = std::thread([p] {
+    p->server.listen_after_bind();
+    p->listen_done = true;
+  });
+  // stop() does nothing before the accept loop runs: wait for it.
+  while (!p->server.is_running() && !p->listen_done) std::this_thread::yield();
+  if (p->listen_done) {  // the accept loop could not start
+    p->thread.join();
+    return base::Status::Unavailable(fmt::format("listen {}: cannot accept", p->options.listen));
+  }
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpServer::~HttpServer() { Stop(); }
+
+int HttpServer::port() const { return impl_->port; }
+
+size_t HttpServer::open_connections() const { return impl_->server.OpenConnections(); }
+
+void HttpServer::Get(std::string path, ServerHandler handler) {
+  std::unique_lock lock(impl_->routes_mu);
+  impl_->routes["GET"][std::move(path)] = std::move(handler);
+}
+
+void HttpServer::Post(std::string path, ServerHandler handler) {
+  std::unique_lock lock(impl_->routes_mu);
+  impl_->routes["POST"][std::move(path)] = std::move(handler);
+}
+
+void HttpServer::Stop() {
+  std::lock_guard lock(impl_->stop_mu);
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  impl_->server.CloseConnections();
+  impl_->server.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+}  // namespace txpipe::io
