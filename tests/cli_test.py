@@ -6,11 +6,14 @@ Usage: cli_test.py PATH/TO/txpipe [unittest args]
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 TXPIPE = None
 
@@ -217,7 +220,11 @@ class TopicAndConfigTest(unittest.TestCase):
 
     def test_up_runs_generator_spooldir_log_and_archive_then_stops_cleanly(self):
         data = os.path.join(self.dir, "data")
-        p = subprocess.Popen([TXPIPE, "up", "--data-dir", data, "--rate", "200"],
+        with socket.socket() as s:  # a free loopback port for the HTTP server
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        p = subprocess.Popen([TXPIPE, "up", "--data-dir", data, "--rate", "200",
+                              "--listen", f"127.0.0.1:{port}"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             def events():
@@ -226,6 +233,21 @@ class TopicAndConfigTest(unittest.TestCase):
                     return 0
                 return sum(int(l.split()[2]) for l in r.stdout.decode().splitlines()[2:])
             wait_for(lambda: events() >= 200, timeout=60, what="events in the finance topic")
+
+            def get(path):
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+                        return r.status, r.read().decode()
+                except urllib.error.HTTPError as e:
+                    return e.code, e.read().decode()
+                except OSError:
+                    return None, ""
+            wait_for(lambda: get("/healthz")[0] == 200, timeout=30, what="/healthz")
+            wait_for(lambda: "txpipe_processor_events_total" in get("/metrics")[1], timeout=30,
+                     what="processor metrics on /metrics")
+            status, body = get("/api/v1/alerts")
+            self.assertEqual(status, 200, body)
+            self.assertIsInstance(json.loads(body), (dict, list))
             p.send_signal(signal.SIGINT)
             _, err = p.communicate(timeout=60)
         finally:

@@ -7,8 +7,10 @@
 
 #include <thread>
 
+#include "api/api.h"
 #include "app/cli.h"
 #include "app/pipeline.h"
+#include "io/http_server.h"
 #include "runtime/metrics.h"
 #include "sources/generator/runner.h"
 
@@ -23,7 +25,22 @@ struct UpFlags {
   std::string data_dir;
   std::string rate = "20";
   bool no_generate = false;
+  std::string listen = "127.0.0.1:8080";
 };
+
+// The database of the first store sink, or data_dir/store.db.
+std::string StorePathOf(const config::Node& root, const std::string& data_dir) {
+  std::string path = "store.db";
+  if (const config::Node* sinks = root.Get("sinks"); sinks && sinks->is_table()) {
+    for (const auto& [name, node] : sinks->as_table()) {
+      const config::Node* type = node.Get("type");
+      if (!type || !type->is_string() || type->as_string() != "store") continue;
+      if (const config::Node* p = node.Get("path"); p && p->is_string()) path = p->as_string();
+      break;
+    }
+  }
+  return path.starts_with("/") ? path : data_dir + "/" + path;
+}
 
 // The spool folder of the first spooldir source that reads `topic`.
 std::string SpoolFolderFor(const config::Node& root, const std::string& data_dir,
@@ -126,7 +143,31 @@ int RunUp(const UpFlags& f) {
     last_at = now;
     fmt::print(stderr, "\r\033[K{:.0f} events/s | {}", rate, line);
   };
-  base::Status s = RunPipeline(*p, ProcessStop(), &metrics, status);
+  // The HTTP server: the API over the store, /metrics, /healthz (the
+  // dashboard comes with issue 5). It uses the broker, so it stops first.
+  std::unique_ptr<io::HttpServer> server;
+  PipelineHooks hooks;
+  hooks.on_tick = status;
+  hooks.on_start = [&](runtime::Broker* broker) -> base::Status {
+    if (f.listen.empty()) return base::Status::OK();
+    io::HttpServerOptions so;
+    so.listen = f.listen;
+    auto started = io::HttpServer::Start(so);
+    if (!started.ok()) {
+      return base::Status(started.status().code(),
+                          started.status().message() + " (choose another with --listen HOST:PORT)");
+    }
+    server = std::move(started).value();
+    api::RegisterApi(server.get(), {StorePathOf(*root, p->data_dir), broker, &metrics});
+    std::string host = f.listen.substr(0, f.listen.rfind(':'));
+    fmt::print(stderr, "txpipe up: serving http://{}:{}/ (API /api/v1/streams, /metrics, /healthz)\n",
+               host, server->port());
+    return base::Status::OK();
+  };
+  hooks.on_stop = [&] {
+    if (server) server->Stop();
+  };
+  base::Status s = RunPipeline(*p, ProcessStop(), &metrics, hooks);
   if (tty) fmt::print(stderr, "\n");
   ProcessStop().Request();
   stopper.join();
@@ -152,6 +193,9 @@ Command AddUp(CLI::App& app) {
       ->default_str("20")
       ->check(RateValue());
   cmd->add_flag("--no-generate", flags->no_generate, "Do not run the finance generator");
+  cmd->add_option("--listen", flags->listen,
+                  "HTTP address of the API (HOST:PORT; port 0 = any free one; \"\" = no server)")
+      ->default_str("127.0.0.1:8080");
   auto print = std::make_shared<bool>(false);
   cmd->add_flag("--print-config", *print, "Print the built-in config and exit");
   c.cli = cmd;

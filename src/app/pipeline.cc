@@ -132,7 +132,7 @@ std::string DescribeAll() {
 }
 
 Status RunPipeline(const Pipeline& p, const base::StopFlag& stop, runtime::Metrics* metrics,
-                   const std::function<void(runtime::Broker*)>& on_tick) {
+                   const PipelineHooks& hooks) {
   io::Env* env = io::Env::Default();
   TXP_RETURN_IF_ERROR(env->CreateDirs(p.data_dir));
   log::LogOptions lo;
@@ -193,11 +193,17 @@ Status RunPipeline(const Pipeline& p, const base::StopFlag& stop, runtime::Metri
     });
   }
   TXP_LOG_INFO("pipeline {}: {} components running on {}", p.origin, running.size(), log_dir);
+  Status hook_status;
+  if (hooks.on_start) {
+    hook_status = hooks.on_start(broker->get());
+    if (!hook_status.ok()) failed.Request();
+  }
   base::Clock* clock = base::Clock::Real();
   while (!stop.requested() && !failed.requested()) {
     clock->SleepUntil(clock->MonotonicMicros() + 200'000, stop);
-    if (on_tick && !stop.requested()) on_tick(broker->get());
+    if (hooks.on_tick && !stop.requested()) hooks.on_tick(broker->get());
   }
+  if (hooks.on_stop) hooks.on_stop();
   // Sources first, then processors, then sinks: each drains what the one
   // before it wrote.
   for (const char* kind : {"source", "processor", "sink"}) {
@@ -208,6 +214,7 @@ Status RunPipeline(const Pipeline& p, const base::StopFlag& stop, runtime::Metri
       if (r->spec->kind == kind && r->thread.joinable()) r->thread.join();
     }
   }
+  TXP_RETURN_IF_ERROR(hook_status);
   for (auto& r : running) {
     if (!r->status.ok()) {
       return Status(r->status.code(), fmt::format("{}s.{}: {}", r->spec->kind, r->spec->name,

@@ -69,13 +69,24 @@ base::Result<Pipeline> LoadPipeline(const std::string& path);
 // Every option of the broker and of each component type, with defaults.
 std::string DescribeAll();
 
+// What the caller of RunPipeline may do while it runs (all optional).
+struct PipelineHooks {
+  // Once the broker is open and every component has started; an error stops
+  // the pipeline and is returned. The broker stays valid until on_stop.
+  std::function<base::Status(runtime::Broker*)> on_start;
+  // About every 200 ms while the pipeline runs, on the calling thread
+  // (status lines).
+  std::function<void(runtime::Broker*)> on_tick;
+  // When the pipeline starts to stop, before any component is stopped and
+  // while the broker is still open (stop servers that use it here).
+  std::function<void()> on_stop;
+};
+
 // Runs the pipeline until `stop` is raised or a component fails: opens the
 // broker, creates the topics, starts every component on its own thread. On
-// stop, sources are stopped first, then sinks (so sinks drain what sources
-// wrote). Returns the first component error, or OK. `on_tick`, when set, is
-// called about every 200 ms on the calling thread while the pipeline runs
-// (status lines); the broker is valid during the call.
+// stop, sources are stopped first, then processors, then sinks (each drains
+// what the one before wrote). Returns the first error, or OK.
 base::Status RunPipeline(const Pipeline& p, const base::StopFlag& stop, runtime::Metrics* metrics,
-                         const std::function<void(runtime::Broker*)>& on_tick = {});
+                         const PipelineHooks& hooks = {});
 
 }  // namespace txpipe::app
