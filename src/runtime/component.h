@@ -4,6 +4,7 @@
 // fatal error. Everything it needs comes in the Context.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "base/clock.h"
@@ -24,6 +25,17 @@ struct Context {
   // Producer settings from the [broker] section (compression); components
   // start their ProducerOptions from these.
   ProducerOptions producer;
+
+  // Fills what a test or a tool may leave unset, so components need no null
+  // checks: metrics (a private registry, owned by `*own`), clock, env.
+  void FillDefaults(std::unique_ptr<Metrics>* own) {
+    if (!metrics) {
+      *own = std::make_unique<Metrics>();
+      metrics = own->get();
+    }
+    if (!clock) clock = base::Clock::Real();
+    if (!env) env = io::Env::Default();
+  }
 
   // `path` if absolute, else data_dir/path.
   std::string Resolve(const std::string& path) const {

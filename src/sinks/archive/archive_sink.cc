@@ -29,12 +29,7 @@ std::string Where(const TopicPartition& tp) { return fmt::format("{}/{}", tp.top
 
 ArchiveSink::ArchiveSink(ArchiveOptions options, runtime::Context context)
     : options_(std::move(options)), ctx_(std::move(context)) {
-  if (!ctx_.metrics) {
-    own_metrics_ = std::make_unique<runtime::Metrics>();
-    ctx_.metrics = own_metrics_.get();
-  }
-  if (!ctx_.clock) ctx_.clock = base::Clock::Real();
-  if (!ctx_.env) ctx_.env = io::Env::Default();
+  ctx_.FillDefaults(&own_metrics_);
   const runtime::Labels l = {{"sink", ctx_.name}};
   runtime::Metrics* m = ctx_.metrics;
   events_total_ =

@@ -41,12 +41,7 @@ bool InsertSorted(std::vector<std::string>* xs, std::string_view v) {
 
 StoreSink::StoreSink(StoreOptions options, runtime::Context context)
     : options_(std::move(options)), ctx_(std::move(context)) {
-  if (!ctx_.metrics) {
-    own_metrics_ = std::make_unique<runtime::Metrics>();
-    ctx_.metrics = own_metrics_.get();
-  }
-  if (!ctx_.clock) ctx_.clock = base::Clock::Real();
-  if (!ctx_.env) ctx_.env = io::Env::Default();
+  ctx_.FillDefaults(&own_metrics_);
   const runtime::Labels l = {{"sink", ctx_.name}};
   auto table = [&](const char* t) { return runtime::Labels{{"sink", ctx_.name}, {"table", t}}; };
   runtime::Metrics* m = ctx_.metrics;

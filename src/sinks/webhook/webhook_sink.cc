@@ -54,11 +54,7 @@ WebhookSink::WebhookSink(WebhookOptions options, runtime::Context context)
       json_(std::make_unique<JsonChecker>()),
       backoff_(
           common::BackoffPolicy{options_.retry_initial_backoff_ms, options_.retry_max_backoff_ms}) {
-  if (!ctx_.metrics) {
-    own_metrics_ = std::make_unique<runtime::Metrics>();
-    ctx_.metrics = own_metrics_.get();
-  }
-  if (!ctx_.clock) ctx_.clock = base::Clock::Real();
+  ctx_.FillDefaults(&own_metrics_);
   const runtime::Labels l = {{"sink", ctx_.name}};
   runtime::Metrics* m = ctx_.metrics;
   sent_total_ =

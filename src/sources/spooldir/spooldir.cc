@@ -312,10 +312,7 @@ Status SpoolDirSource::Init() {
             : dp == "replace" ? DecodePolicy::kReplace
                               : DecodePolicy::kIgnore;
 
-  if (!ctx_.metrics) {
-    own_metrics_ = std::make_unique<runtime::Metrics>();
-    ctx_.metrics = own_metrics_.get();
-  }
+  ctx_.FillDefaults(&own_metrics_);
   m_ = std::make_unique<Counters>();
   runtime::Metrics* mx = ctx_.metrics;
   m_->metrics = mx;
