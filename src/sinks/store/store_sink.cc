@@ -249,6 +249,22 @@ Result<size_t> StoreSink::RefreshRecent() {
   return n;
 }
 
+Status StoreSink::Transact(const std::function<Status()>& body) {
+  const int64_t start_us = ctx_.clock->MonotonicMicros();
+  TXP_RETURN_IF_ERROR(db_->Begin());
+  Status s = body();
+  if (s.ok()) s = db_->Commit();
+  if (!s.ok()) {
+    db_->Rollback();
+    return s;
+  }
+  const int64_t took = ctx_.clock->MonotonicMicros() - start_us;
+  batches_total_->Add();
+  commit_us_total_->Add(static_cast<uint64_t>(std::max<int64_t>(took, 0)));
+  commit_latency_us_->Set(took);
+  return Status::OK();
+}
+
 Status StoreSink::WriteRecent() {
   size_t rows = 0;
   std::set<std::string> topics;
@@ -257,9 +273,7 @@ Status StoreSink::WriteRecent() {
     if (ring.size > 0) topics.insert(tp.topic);
   }
   if (rows == 0) return Status::OK();
-  const int64_t start_us = ctx_.clock->MonotonicMicros();
-  TXP_RETURN_IF_ERROR(db_->Begin());
-  auto body = [&]() -> Status {
+  TXP_RETURN_IF_ERROR(Transact([&]() -> Status {
     for (const auto& [tp, ring] : recent_) {
       const size_t cap = ring.slots.size();
       // Oldest first, so insertion order follows the log.
@@ -270,17 +284,8 @@ Status StoreSink::WriteRecent() {
     for (const auto& topic : topics) {
       TXP_RETURN_IF_ERROR(db_->TrimRecent(topic, options_.recent_rows));
     }
-    return db_->Commit();
-  };
-  Status s = body();
-  if (!s.ok()) {
-    db_->Rollback();
-    return s;
-  }
-  const int64_t took = ctx_.clock->MonotonicMicros() - start_us;
-  batches_total_->Add();
-  commit_us_total_->Add(static_cast<uint64_t>(std::max<int64_t>(took, 0)));
-  commit_latency_us_->Set(took);
+    return Status::OK();
+  }));
   recent_total_->Add(rows);
   for (auto& [tp, ring] : recent_) ring.next = ring.size = 0;
   return Status::OK();
@@ -394,10 +399,8 @@ Status StoreSink::WriteBatch() {
   bool any = !windows_.empty() || !alerts_.empty();
   for (const auto& [name, p] : pending_streams_) any |= p.changed;
   if (!any) return Status::OK();
-  const int64_t start_us = ctx_.clock->MonotonicMicros();
   const int64_t now_ms = NowMs();
-  TXP_RETURN_IF_ERROR(db_->Begin());
-  auto body = [&]() -> Status {
+  TXP_RETURN_IF_ERROR(Transact([&]() -> Status {
     for (const WindowRow& w : windows_) TXP_RETURN_IF_ERROR(db_->UpsertWindow(w, now_ms));
     for (const AlertRow& a : alerts_) TXP_RETURN_IF_ERROR(db_->UpsertAlert(a, now_ms));
     for (auto& [name, p] : pending_streams_) {
@@ -405,17 +408,8 @@ Status StoreSink::WriteBatch() {
       p.row.updated_ms = now_ms;
       TXP_RETURN_IF_ERROR(db_->PutStream(p.row));
     }
-    return db_->Commit();
-  };
-  Status s = body();
-  if (!s.ok()) {
-    db_->Rollback();
-    return s;
-  }
-  const int64_t took = ctx_.clock->MonotonicMicros() - start_us;
-  batches_total_->Add();
-  commit_us_total_->Add(static_cast<uint64_t>(std::max<int64_t>(took, 0)));
-  commit_latency_us_->Set(took);
+    return Status::OK();
+  }));
   windows_total_->Add(windows_.size());
   alerts_total_->Add(alerts_.size());
   for (auto& [name, p] : pending_streams_) {

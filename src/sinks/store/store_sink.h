@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -98,6 +99,9 @@ class StoreSink : public runtime::Component {
   void Reject(const runtime::Message& m, const RecordError& e);
   void MergeStream(const WindowRecord& r, const std::string& windows_topic);
   base::Status WriteBatch();
+  // Begin, `body`, Commit (Rollback on any error), and the batch/commit
+  // metrics: the one way the sink writes.
+  base::Status Transact(const std::function<base::Status()>& body);
   void DiscardBatch();
   base::Status CommitOffsets();
   // Seeks raw partitions that are more than recent_rows behind their end;
