@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -115,38 +117,59 @@ bool WaitFor(int sock, short events, int64_t timeout_ms) {
   }
 }
 
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 // httplib's Stream over one accepted socket, with a read buffer (httplib
-// reads request lines a byte at a time).
+// reads request lines a byte at a time) and a deadline for the request line
+// and headers: BeginRequest() starts it, and it ends at the blank line that
+// ends the headers; until then no read waits past it.
 class SocketStream final : public httplib::Stream {
  public:
-  SocketStream(int sock, int64_t read_timeout_ms, int64_t write_timeout_ms)
-      : sock_(sock), read_timeout_ms_(read_timeout_ms), write_timeout_ms_(write_timeout_ms) {}
+  SocketStream(int sock, int64_t read_timeout_ms, int64_t write_timeout_ms,
+               int64_t header_timeout_ms)
+      : sock_(sock),
+        read_timeout_ms_(read_timeout_ms),
+        write_timeout_ms_(write_timeout_ms),
+        header_timeout_ms_(header_timeout_ms) {}
 
   bool is_readable() const override {
-    return pos_ < len_ || WaitFor(sock_, POLLIN, read_timeout_ms_);
+    if (pos_ < len_) return true;
+    int64_t wait = read_timeout_ms_;
+    if (in_headers_) {
+      wait = std::min(wait, header_deadline_ - SteadyMs());
+      if (wait <= 0) return TimedOut();
+    }
+    if (WaitFor(sock_, POLLIN, wait)) return true;
+    return in_headers_ && SteadyMs() >= header_deadline_ ? TimedOut() : false;
   }
   // Waits up to `timeout_ms` for the next request's first bytes.
   bool WaitRequest(int64_t timeout_ms) const {
     return pos_ < len_ || WaitFor(sock_, POLLIN, timeout_ms);
   }
+  // A request starts: its headers are due within header_timeout_ms.
+  void BeginRequest() {
+    in_headers_ = true;
+    header_deadline_ = SteadyMs() + header_timeout_ms_;
+    last_ = 0;
+    before_last_ = 0;
+  }
+  // True when the headers of the request did not come in time.
+  bool header_timed_out() const { return header_timed_out_; }
   bool is_writable() const override { return WaitFor(sock_, POLLOUT, write_timeout_ms_); }
 
   ssize_t read(char* ptr, size_t size) override {
-    if (pos_ < len_) {
-      size_t n = std::min(size, len_ - pos_);
-      std::memcpy(ptr, buf_ + pos_, n);
-      pos_ += n;
-      return static_cast<ssize_t>(n);
-    }
+    if (pos_ < len_) return Take(ptr, size);
     if (!is_readable()) return -1;
-    if (size >= sizeof(buf_)) return Recv(ptr, size);
+    if (size >= sizeof(buf_) && !in_headers_) return Recv(ptr, size);
     ssize_t got = Recv(buf_, sizeof(buf_));
     if (got <= 0) return got;
     len_ = static_cast<size_t>(got);
-    size_t n = std::min(size, len_);
-    std::memcpy(ptr, buf_, n);
-    pos_ = n;
-    return static_cast<ssize_t>(n);
+    pos_ = 0;
+    return Take(ptr, size);
   }
 
   ssize_t write(const char* ptr, size_t size) override {
@@ -171,6 +194,30 @@ class SocketStream final : public httplib::Stream {
   socket_t socket() const override { return sock_; }
 
  private:
+  bool TimedOut() const {
+    header_timed_out_ = true;
+    return false;
+  }
+  // Copies buffered bytes out; while in the headers, stops right after the
+  // blank line that ends them (httplib reads them a byte at a time anyway).
+  ssize_t Take(char* ptr, size_t size) {
+    size_t n = std::min(size, len_ - pos_);
+    if (in_headers_) {
+      for (size_t i = 0; i < n; ++i) {
+        char c = buf_[pos_ + i];
+        if (c == '\n' && (last_ == '\n' || (last_ == '\r' && before_last_ == '\n'))) {
+          in_headers_ = false;
+          n = i + 1;
+          break;
+        }
+        before_last_ = last_;
+        last_ = c;
+      }
+    }
+    std::memcpy(ptr, buf_ + pos_, n);
+    pos_ += n;
+    return static_cast<ssize_t>(n);
+  }
   ssize_t Recv(char* ptr, size_t size) {
     for (;;) {
       ssize_t n = ::recv(sock_, ptr, size, 0);
@@ -191,10 +238,126 @@ class SocketStream final : public httplib::Stream {
   int sock_;
   int64_t read_timeout_ms_;
   int64_t write_timeout_ms_;
+  int64_t header_timeout_ms_;
+  bool in_headers_ = false;
+  int64_t header_deadline_ = 0;
+  mutable bool header_timed_out_ = false;
+  char last_ = 0;
+  char before_last_ = 0;
   char buf_[16 << 10];
   size_t pos_ = 0;
   size_t len_ = 0;
 };
+
+// httplib's task queue: a thread per connection, kept for reuse once the
+// connection closes (so a burst of streaming clients gets threads at once,
+// and steady traffic creates none). At most `max` threads; beyond that, work
+// waits for one.
+class ConnectionThreads final : public httplib::TaskQueue {
+ public:
+  explicit ConnectionThreads(size_t max) : max_(max) {}
+  ~ConnectionThreads() override { shutdown(); }
+
+  void enqueue(std::function<void()> fn) override {
+    std::lock_guard lock(mu_);
+    jobs_.push_back(std::move(fn));
+    if (idle_ > 0) {
+      cv_.notify_one();
+    } else if (threads_.size() < max_) {
+      threads_.emplace_back([this] { Work(); });
+    }
+  }
+
+  void shutdown() override {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();  // no enqueue once shutdown has begun
+  }
+
+  size_t threads() {
+    std::lock_guard lock(mu_);
+    return threads_.size();
+  }
+
+ private:
+  void Work() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      ++idle_;
+      cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+      --idle_;
+      if (jobs_.empty()) return;  // stopping, nothing left
+      auto fn = std::move(jobs_.front());
+      jobs_.pop_front();
+      lock.unlock();
+      fn();
+      lock.lock();
+    }
+  }
+
+  const size_t max_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  std::vector<std::thread> threads_;
+  size_t idle_ = 0;
+  bool stopping_ = false;
+};
+
+// The stream handed to ServerResponse::stream: httplib's sink for the
+// chunks, and the socket to watch for the client going away.
+class ChunkStream final : public ResponseStream {
+ public:
+  ChunkStream(httplib::DataSink& sink, int sock) : sink_(sink), sock_(sock) {}
+
+  bool Write(std::string_view data) override {
+    if (closed_ || data.empty()) return !closed_;
+    if (!sink_.write(data.data(), data.size())) closed_ = true;
+    return !closed_;
+  }
+
+  bool Wait(int64_t ms) override {
+    if (closed_) return false;
+    // The client sends nothing more while it reads a stream: readable means
+    // it closed (or reset, or Stop() shut the socket down).
+    pollfd p{sock_, POLLIN | POLLRDHUP, 0};
+    int64_t deadline = SteadyMs() + ms;
+    for (;;) {
+      int64_t left = deadline - SteadyMs();
+      if (left <= 0) return true;
+      int n = ::poll(&p, 1, static_cast<int>(left));
+      if (n < 0 && errno == EINTR) continue;
+      if (n == 0) return true;
+      char c;
+      ssize_t r = ::recv(sock_, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR) || (p.revents & (POLLHUP | POLLRDHUP | POLLERR))) {
+        closed_ = true;
+        return false;
+      }
+      // Bytes from the client (a pipelined request): they wait; keep going
+      // without spinning on them.
+      if (!WaitForDeadline(deadline)) return !closed_;
+    }
+  }
+
+ private:
+  bool WaitForDeadline(int64_t deadline) {
+    int64_t left = deadline - SteadyMs();
+    if (left > 0) std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(left, 50)));
+    return SteadyMs() < deadline;
+  }
+
+  httplib::DataSink& sink_;
+  int sock_;
+  bool closed_ = false;
+};
+
+// The socket of the connection this thread serves (for ChunkStream).
+thread_local int tl_socket = -1;
 
 }  // namespace
 
@@ -236,6 +399,21 @@ class ServerCore final : public httplib::Server {
     return open_.size();
   }
 
+  HttpServerStats Stats() {
+    HttpServerStats st;
+    st.connections = connections_.load(std::memory_order_relaxed);
+    st.connections_rejected = rejected_.load(std::memory_order_relaxed);
+    st.header_timeouts = header_timeouts_.load(std::memory_order_relaxed);
+    st.open_connections = OpenConnections();
+    st.threads = threads_.threads();
+    return st;
+  }
+
+  // Makes httplib hand connections to threads_.
+  void UseConnectionThreads() {
+    new_task_queue = [this] { return new Forward(&threads_); };
+  }
+
   // Shuts down every open connection and refuses new ones.
   void CloseConnections() {
     std::lock_guard lock(mu_);
@@ -244,16 +422,42 @@ class ServerCore final : public httplib::Server {
   }
 
  private:
+  enum class Admit { kServe, kOverCap, kStopping };
+
+  // httplib deletes its task queue when it stops listening; threads_ lives on.
+  struct Forward final : httplib::TaskQueue {
+    explicit Forward(ConnectionThreads* t) : t(t) {}
+    void enqueue(std::function<void()> fn) override { t->enqueue(std::move(fn)); }
+    void shutdown() override { t->shutdown(); }
+    ConnectionThreads* t;
+  };
+
   bool process_and_close_socket(socket_t sock) override {
     bool ret = false;
-    bool serve = false;
+    Admit admit;
     {
       std::lock_guard lock(mu_);
-      serve = !stopping_;  // else Stop() has begun: close it unanswered
-      if (serve) open_.insert(sock);
+      admit = stopping_                                ? Admit::kStopping  // close it unanswered
+              : open_.size() >= options_.max_connections ? Admit::kOverCap
+                                                       : Admit::kServe;
+      if (admit == Admit::kServe) open_.insert(sock);
     }
-    if (serve) {
-      SocketStream strm(sock, options_.read_timeout_ms, options_.write_timeout_ms);
+    if (admit == Admit::kOverCap) {
+      rejected_.fetch_add(1, std::memory_order_relaxed);
+      static constexpr std::string_view kBusy =
+          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+          "Retry-After: 1\r\nConnection: close\r\nContent-Length: 37\r\n\r\n"
+          "{\"error\":\"too many open connections\"}";
+      static_assert(kBusy.size() - kBusy.find("\r\n\r\n") - 4 == 37);
+      timeval tv = ToTimeval(100);
+      ::setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+      (void)!::send(sock, kBusy.data(), kBusy.size(), MSG_NOSIGNAL);
+    }
+    if (admit == Admit::kServe) {
+      connections_.fetch_add(1, std::memory_order_relaxed);
+      tl_socket = sock;
+      SocketStream strm(sock, options_.read_timeout_ms, options_.write_timeout_ms,
+                        options_.header_timeout_ms);
       size_t left = options_.keep_alive_max_requests;
       // The first request waits as long as a read may; later ones as long as
       // keep-alive allows.
@@ -261,11 +465,17 @@ class ServerCore final : public httplib::Server {
       while (left > 0 && svr_sock_ != INVALID_SOCKET && !Stopping() && strm.WaitRequest(wait_ms)) {
         bool close_connection = left == 1 || Stopping();
         bool connection_closed = false;
+        strm.BeginRequest();
         ret = process_request(strm, close_connection, connection_closed, nullptr);
+        if (strm.header_timed_out()) {
+          header_timeouts_.fetch_add(1, std::memory_order_relaxed);
+          break;
+        }
         if (!ret || connection_closed) break;
         --left;
         wait_ms = options_.keep_alive_timeout_ms;
       }
+      tl_socket = -1;
       std::lock_guard lock(mu_);
       open_.erase(sock);
     }
@@ -283,6 +493,11 @@ class ServerCore final : public httplib::Server {
   std::mutex mu_;
   std::set<int> open_;     // sockets being served; closed only after leaving it
   bool stopping_ = false;  // set by CloseConnections
+  // max_connections, and a few more to answer connections over it with 503.
+  ConnectionThreads threads_{options_.max_connections + 16};
+  std::atomic<uint64_t> connections_{0};
+  std::atomic<uint64_t> rejected_{0};
+  std::atomic<uint64_t> header_timeouts_{0};
 };
 
 struct HttpServer::Impl {
@@ -309,7 +524,9 @@ void HttpServer::Impl::Dispatch(const httplib::Request& hreq, httplib::Response&
   req.path = hreq.path;
   for (const auto& [k, v] : hreq.params) req.params.emplace_back(k, v);
   for (const auto& [k, v] : hreq.headers) req.headers.emplace_back(k, v);
-  req.body = hreq.body;
+  // httplib hands handlers a const Request, but it is its own local, done
+  // with once the handler returns: take the body instead of copying it.
+  req.body = std::move(const_cast<httplib::Request&>(hreq).body);
   req.remote_addr = hreq.remote_addr;
 
   ServerResponse res;
@@ -343,6 +560,17 @@ void HttpServer::Impl::Dispatch(const httplib::Request& hreq, httplib::Response&
   if (handler) handler(req, res);
   hres.status = res.status;
   for (auto& [k, v] : res.headers) hres.set_header(k, v);
+  if (res.stream && hreq.method != "HEAD") {
+    int sock = tl_socket;
+    hres.set_chunked_content_provider(
+        res.content_type, [stream = std::move(res.stream), sock](size_t, httplib::DataSink& sink) {
+          ChunkStream out(sink, sock);
+          stream(out);
+          sink.done();
+          return true;
+        });
+    return;
+  }
   hres.set_content(std::move(res.body), res.content_type);
 }
 
@@ -350,12 +578,14 @@ base::Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions op
   std::string host;
   int port = 0;
   TXP_RETURN_IF_ERROR(ParseListen(options.listen, &host, &port));
-  if (options.threads == 0) return base::Status::InvalidArgument("threads must be at least 1");
+  if (options.max_connections == 0) {
+    return base::Status::InvalidArgument("max_connections must be at least 1");
+  }
   if (options.keep_alive_max_requests == 0) {
     return base::Status::InvalidArgument("keep_alive_max_requests must be at least 1");
   }
   if (options.read_timeout_ms <= 0 || options.write_timeout_ms <= 0 ||
-      options.keep_alive_timeout_ms < 0) {
+      options.header_timeout_ms <= 0 || options.keep_alive_timeout_ms < 0) {
     return base::Status::InvalidArgument("timeouts must be positive");
   }
   // Resolve first, so that a bad name is reported as such.
@@ -388,8 +618,7 @@ base::Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions op
     svr.set_read_timeout(r.tv_sec, r.tv_usec);
     svr.set_write_timeout(w.tv_sec, w.tv_usec);
   }
-  size_t threads = o.threads;
-  svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  p->server.UseConnectionThreads();
   auto dispatch = [p](const httplib::Request& req, httplib::Response& res) {
     p->Dispatch(req, res);
   };
@@ -476,6 +705,8 @@ HttpServer::~HttpServer() { Stop(); }
 int HttpServer::port() const { return impl_->port; }
 
 size_t HttpServer::open_connections() const { return impl_->server.OpenConnections(); }
+
+HttpServerStats HttpServer::stats() const { return impl_->server.Stats(); }
 
 void HttpServer::Get(std::string path, ServerHandler handler) {
   std::unique_lock lock(impl_->routes_mu);

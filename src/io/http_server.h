@@ -12,6 +12,13 @@
 // path with routes for other methods gets 405 with an Allow header; a body
 // over max_body_bytes gets 413 before any handler runs; a handler that throws
 // gets 500. HEAD is answered by the GET route, without the body.
+//
+// Each connection is served by a thread of its own (threads are kept for
+// reuse), up to max_connections; more get 503 and are closed. A client must
+// send its request line and headers within header_timeout_ms in all (slow
+// senders are cut off, whatever their pace). A response may stream (chunked):
+// set ServerResponse::stream; it runs on the connection's thread until it
+// returns or the client goes away.
 // (ServerRequest/ServerResponse, because io::HttpResponse is the client's.)
 #pragma once
 
@@ -44,9 +51,34 @@ struct HttpServerOptions {
   // requests one connection may make before it is closed. Default 5 s, 100.
   int64_t keep_alive_timeout_ms = 5'000;
   size_t keep_alive_max_requests = 100;
-  // Worker threads: connections served at once (others wait to be
-  // accepted). Default 8.
-  size_t threads = 8;
+  // Longest time from a request's first byte to the end of its headers, in
+  // ms: a client that sends headers slowly (slowloris) is disconnected then.
+  // Default 10 s.
+  int64_t header_timeout_ms = 10'000;
+  // Connections served at once (each has a thread while open); one more is
+  // answered 503 and closed. Default 512.
+  size_t max_connections = 512;
+};
+
+// Counters of a server (for /metrics).
+struct HttpServerStats {
+  uint64_t connections = 0;           // accepted and served
+  uint64_t connections_rejected = 0;  // over max_connections: 503 and closed
+  uint64_t header_timeouts = 0;       // cut off by header_timeout_ms
+  size_t open_connections = 0;        // now
+  size_t threads = 0;                 // connection threads alive now
+};
+
+// The sending side of a streaming response (ServerResponse::stream).
+class ResponseStream {
+ public:
+  virtual ~ResponseStream() = default;
+  // Sends `data` as one chunk now. False once the client is gone or the
+  // server stops: the stream should return then.
+  virtual bool Write(std::string_view data) = 0;
+  // Waits up to `ms` while watching the connection. False as soon as the
+  // client has closed it or the server stops; true after `ms` otherwise.
+  virtual bool Wait(int64_t ms) = 0;
 };
 
 struct ServerRequest {
@@ -71,6 +103,12 @@ struct ServerResponse {
   std::string body;
   // More headers (not Content-Type or Content-Length).
   std::vector<std::pair<std::string, std::string>> headers;
+  // When set, the response is streamed (Transfer-Encoding: chunked) with
+  // `status`, `content_type` and `headers`, and `body` is ignored: the server
+  // calls stream() once, on the connection's thread, and ends the response
+  // when it returns. For text/event-stream use exactly that content type (no
+  // charset): it is then never compressed, so events are not held back.
+  std::function<void(ResponseStream&)> stream;
 };
 
 using ServerHandler = std::function<void(const ServerRequest&, ServerResponse&)>;
@@ -101,6 +139,7 @@ class HttpServer {
   int port() const;
   // Connections being served now (a request in progress or kept alive).
   size_t open_connections() const;
+  HttpServerStats stats() const;
   // Stops accepting, closes every open connection (a request being handled
   // finishes, its response may not be delivered) and waits for the worker
   // threads. Idempotent; not to be called from a handler.

@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <stdexcept>
 #include <string>
@@ -163,7 +165,7 @@ TEST(HttpServerTest, BadListenIsInvalidArgument) {
     EXPECT_EQ(s.status().code(), base::Code::kInvalidArgument) << listen;
     EXPECT_THAT(s.status().message(), StartsWith(std::string("listen '") + listen + "'"));
   }
-  auto s = HttpServer::Start({.listen = "127.0.0.1:0", .threads = 0});
+  auto s = HttpServer::Start({.listen = "127.0.0.1:0", .max_connections = 0});
   EXPECT_EQ(s.status().code(), base::Code::kInvalidArgument);
 }
 
@@ -204,7 +206,7 @@ TEST(HttpServerTest, StopIsPromptWithClientsConnected) {
 }
 
 TEST(HttpServerTest, ServesConcurrentClients) {
-  auto server = StartServer({.threads = 4});
+  auto server = StartServer({});
   ASSERT_TRUE(server);
   server->Get("/n", [](const ServerRequest& req, ServerResponse& res) {
     res.body = req.param("i").value_or("");
@@ -223,6 +225,156 @@ TEST(HttpServerTest, ServesConcurrentClients) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok, 400);
+}
+
+
+// Reads from `fd` until `want` is in what was read, end of file, or 10 s.
+std::string ReadUntil(int fd, std::string_view want) {
+  std::string got;
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  char buf[4096];
+  while (got.find(want) == std::string::npos && Clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+TEST(HttpServerTest, SlowHeadersAreCutOffAtTheHeaderDeadline) {
+  // Each byte comes well within the read timeout, but the headers as a whole
+  // take longer than header_timeout_ms: the server closes the connection.
+  auto server = StartServer({.read_timeout_ms = 5'000, .header_timeout_ms = 300});
+  ASSERT_TRUE(server);
+  server->Get("/x", [](const ServerRequest&, ServerResponse& res) { res.body = "x"; });
+  int fd = Connect(server->port());
+  const std::string request = "GET /x HTTP/1.1\r\nHost: a\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+  auto start = Clock::now();
+  bool cut = false;
+  for (char c : request) {
+    if (send(fd, &c, 1, MSG_NOSIGNAL) != 1) {
+      cut = true;
+      break;
+    }
+    // Is the connection closed yet? (Waits 50 ms: the slow client's pace.)
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 50) > 0) {
+      char b;
+      if (read(fd, &b, 1) <= 0) {
+        cut = true;
+        break;
+      }
+    }
+  }
+  auto took = Clock::now() - start;
+  EXPECT_TRUE(cut) << "the slow request was served";
+  EXPECT_LT(took, std::chrono::seconds(3));
+  close(fd);
+  EXPECT_EQ(server->stats().header_timeouts, 1u);
+  // A normal client on the same server is unaffected.
+  httplib::Client client("127.0.0.1", server->port());
+  auto r = client.Get("/x");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "x");
+}
+
+TEST(HttpServerTest, ConnectionsOverTheCapGet503) {
+  auto server = StartServer({.max_connections = 2});
+  ASSERT_TRUE(server);
+  server->Get("/x", [](const ServerRequest&, ServerResponse& res) { res.body = "x"; });
+  int a = Connect(server->port());
+  int b = Connect(server->port());
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (server->open_connections() < 2 && Clock::now() < deadline) std::this_thread::yield();
+  ASSERT_EQ(server->open_connections(), 2u);
+  int c = Connect(server->port());
+  std::string got = ReadUntil(c, "}");
+  EXPECT_THAT(got, StartsWith("HTTP/1.1 503 "));
+  EXPECT_THAT(got, HasSubstr("too many open connections"));
+  EXPECT_EQ(server->stats().connections_rejected, 1u);
+  close(a);
+  close(b);
+  close(c);
+  // Once those close, there is room again.
+  deadline = Clock::now() + std::chrono::seconds(10);
+  while (server->open_connections() > 0 && Clock::now() < deadline) std::this_thread::yield();
+  httplib::Client client("127.0.0.1", server->port());
+  auto r = client.Get("/x");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST(HttpServerTest, StreamsChunksUntilTheHandlerReturns) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  server->Get("/count", [](const ServerRequest& req, ServerResponse& res) {
+    int n = std::stoi(req.param("n").value_or("3"));
+    res.content_type = "application/x-ndjson";
+    res.stream = [n](ResponseStream& out) {
+      for (int i = 0; i < n; ++i) {
+        if (!out.Write("{\"i\":" + std::to_string(i) + "}\n")) return;
+        if (!out.Wait(1)) return;
+      }
+    };
+  });
+  httplib::Client client("127.0.0.1", server->port());
+  std::vector<std::string> chunks;
+  auto r = client.Get("/count?n=5", [&](const char* data, size_t len) {
+    chunks.emplace_back(data, len);
+    return true;
+  });
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->get_header_value("Transfer-Encoding"), "chunked");
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/x-ndjson");
+  std::string all;
+  for (auto& c : chunks) all += c;
+  EXPECT_EQ(all, "{\"i\":0}\n{\"i\":1}\n{\"i\":2}\n{\"i\":3}\n{\"i\":4}\n");
+  // HEAD gets the headers only.
+  auto h = client.Head("/count?n=5");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200);
+  EXPECT_TRUE(h->body.empty());
+}
+
+TEST(HttpServerTest, StreamEndsWhenTheClientGoesAwayAndOnStop) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  std::atomic<int> running{0};
+  std::atomic<int> ended{0};
+  server->Get("/forever", [&](const ServerRequest&, ServerResponse& res) {
+    res.content_type = "text/event-stream";
+    res.stream = [&](ResponseStream& out) {
+      ++running;
+      // Quiet stream: writes only every 10 s, so only Wait can notice.
+      while (out.Write(": ping\n\n") && out.Wait(10'000)) {
+      }
+      --running;
+      ++ended;
+    };
+  });
+  auto wait_for = [](auto cond) {
+    auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (!cond() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    return cond();
+  };
+  const std::string get = "GET /forever HTTP/1.1\r\nHost: a\r\n\r\n";
+  int a = Connect(server->port());
+  ASSERT_EQ(send(a, get.data(), get.size(), 0), static_cast<ssize_t>(get.size()));
+  EXPECT_THAT(ReadUntil(a, ": ping"), HasSubstr("text/event-stream"));
+  int b = Connect(server->port());
+  ASSERT_EQ(send(b, get.data(), get.size(), 0), static_cast<ssize_t>(get.size()));
+  EXPECT_THAT(ReadUntil(b, ": ping"), HasSubstr(": ping"));
+  ASSERT_TRUE(wait_for([&] { return running == 2; }));
+  close(a);  // the client goes away: its stream ends long before 10 s
+  EXPECT_TRUE(wait_for([&] { return ended == 1; }));
+  auto start = Clock::now();
+  server->Stop();  // ends the other one
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
+  EXPECT_EQ(ended, 2);
+  close(b);
 }
 
 }  // namespace
