@@ -8,6 +8,8 @@
 
 #include <string>
 
+#include "api/ingest.h"
+#include "api/live.h"
 #include "io/http_server.h"
 #include "runtime/broker.h"
 #include "runtime/metrics.h"
@@ -22,8 +24,18 @@ struct ApiContext {
   // For live consumer lag in /api/v1/stats and for /readyz; may be null
   // (then /readyz answers 503). Not owned; must outlive the server.
   runtime::Broker* broker = nullptr;
-  // Rendered by /metrics; may be null (an empty exposition). Not owned.
-  const runtime::Metrics* metrics = nullptr;
+  // Rendered by /metrics, with the process's and the server's own figures;
+  // routes count into it. Not owned; must not be null.
+  runtime::Metrics* metrics = nullptr;
+  // For /metrics (connections, header timeouts); may be null. Not owned.
+  const io::HttpServer* server = nullptr;
+  // POST /api/logs when set (else that path is 404). Not owned.
+  Ingest* ingest = nullptr;
+  // GET /api/v1/live when set. Not owned.
+  LiveHub* live = nullptr;
+  // Streaming responses (/api/v1/live, /api/stream_car_transactions) open at
+  // once; one more gets 503.
+  size_t max_streams = 256;
 };
 
 // Adds the routes to `server`:
@@ -31,6 +43,10 @@ struct ApiContext {
 //   GET /readyz           200 "ready", or 503 with the reason
 //   GET /metrics          Prometheus text format 0.0.4
 //   GET /api/v1/streams   /series  /alerts  /recent  /stats   (JSON)
+//   GET /api/v1/live      Server-Sent Events (live.h), when context.live
+//   POST /api/logs        events into a topic (ingest.h), when context.ingest
+//   GET /api/stream_car_transactions?rate=&count=   generated car
+//                         transactions, NDJSON or (Accept: text/event-stream) SSE
 // Errors of /api/v1/ are JSON {"error": "..."}: 400 for a bad parameter (the
 // message starts with its name), 503 while there is no store, 500 otherwise.
 void RegisterApi(io::HttpServer* server, ApiContext context);

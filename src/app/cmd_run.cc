@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "app/cli.h"
+#include "app/http_service.h"
 #include "app/pipeline.h"
 #include "runtime/metrics.h"
 
@@ -12,7 +13,8 @@ Command AddRun(CLI::App& app) {
   Command c;
   CLI::App* cmd = app.add_subcommand("run", "Run a pipeline from a TOML config");
   cmd->footer(
-      "The config: data_dir, [broker], [sources.NAME], [sinks.NAME]; 'txpipe check --describe'\n"
+      "The config: data_dir, [broker], [http], [sources.NAME], [processors.NAME], [sinks.NAME];\n"
+      "'txpipe check --describe' lists every option. With [http], serves the API and dashboard.\n"
       "lists every option. Ctrl-C stops sources, lets sinks finish and commit, exits 0.");
   cmd->add_option("-c,--config", *config, "Pipeline config file (TOML)")->required();
   c.cli = cmd;
@@ -24,7 +26,22 @@ Command AddRun(CLI::App& app) {
     }
     InstallSignalHandlers();
     runtime::Metrics metrics;
-    base::Status s = RunPipeline(*p, ProcessStop(), &metrics);
+    // With an [http] section: the API, POST /api/logs and the dashboard.
+    std::unique_ptr<HttpService> http;
+    PipelineHooks hooks;
+    if (p->http.present && !p->http.listen.empty()) {
+      hooks.on_start = [&](runtime::Broker* broker) -> base::Status {
+        auto started = HttpService::Start(*p, broker, &metrics);
+        if (!started.ok()) return started.status();
+        http = std::move(started).value();
+        fmt::print(stderr, "txpipe run: serving {}\n", http->url());
+        return base::Status::OK();
+      };
+      hooks.on_stop = [&] {
+        if (http) http->Stop();
+      };
+    }
+    base::Status s = RunPipeline(*p, ProcessStop(), &metrics, hooks);
     if (!s.ok()) {
       fmt::print(stderr, "txpipe run: {}\n", s.message());
       return kExitFailure;

@@ -1,17 +1,23 @@
 // txpipe up: the whole embedded pipeline on this machine, from the built-in
-// config (config/embedded.toml) or -c FILE, with the finance generator
-// writing seed-style files into the spooldir source's folder.
+// config (config/embedded.toml) or -c FILE: the finance generator writing
+// seed-style files into the spooldir source's folder, the car generator
+// posting to the HTTP server's POST /api/logs, and the server with the
+// dashboard.
 #include <unistd.h>
 
 #include <fmt/format.h>
 
+#include <optional>
 #include <thread>
+#include <vector>
 
-#include "api/api.h"
 #include "app/cli.h"
+#include "app/http_service.h"
 #include "app/pipeline.h"
-#include "io/http_server.h"
+#include "base/logging.h"
+#include "io/http_client.h"
 #include "runtime/metrics.h"
+#include "sources/generator/generator.h"
 #include "sources/generator/runner.h"
 
 namespace txpipe::app {
@@ -24,23 +30,10 @@ struct UpFlags {
   std::string config;
   std::string data_dir;
   std::string rate = "20";
+  double car_rate = 5;
   bool no_generate = false;
-  std::string listen = "127.0.0.1:8080";
+  std::optional<std::string> listen;  // else [http] listen of the config
 };
-
-// The database of the first store sink, or data_dir/store.db.
-std::string StorePathOf(const config::Node& root, const std::string& data_dir) {
-  std::string path = "store.db";
-  if (const config::Node* sinks = root.Get("sinks"); sinks && sinks->is_table()) {
-    for (const auto& [name, node] : sinks->as_table()) {
-      const config::Node* type = node.Get("type");
-      if (!type || !type->is_string() || type->as_string() != "store") continue;
-      if (const config::Node* p = node.Get("path"); p && p->is_string()) path = p->as_string();
-      break;
-    }
-  }
-  return path.starts_with("/") ? path : data_dir + "/" + path;
-}
 
 // The spool folder of the first spooldir source that reads `topic`.
 std::string SpoolFolderFor(const config::Node& root, const std::string& data_dir,
@@ -60,6 +53,85 @@ std::string SpoolFolderFor(const config::Node& root, const std::string& data_dir
   return "";
 }
 
+// The seed's dealers' web servers: posts generated car transactions to
+// POST /api/logs of `url` (this process's own server), a body of the events
+// due every 200 ms. A body that was not accepted is sent again (the events
+// keep their times): nothing generated is lost while the process runs.
+void PostCars(const std::string& url, double rate, uint64_t seed, const base::StopFlag& stop,
+              runtime::Metrics* metrics) {
+  auto gen = sources::generator::MakeGenerator("cars", seed);
+  auto client = io::HttpClient::Create();
+  if (!gen.ok() || !client.ok()) return;
+  runtime::Counter* retries = metrics->counter(
+      "txpipe_up_car_post_retries_total", "Car generator bodies sent again (txpipe up)");
+  base::Clock* clock = base::Clock::Real();
+  sources::generator::Buffer buf;
+  const int64_t start = clock->MonotonicMicros();
+  uint64_t made = 0;
+  while (!stop.requested()) {
+    int64_t now = clock->MonotonicMicros();
+    auto due = static_cast<uint64_t>((now - start) / 1e6 * rate);
+    // At most 10 s of events wait in one body.
+    for (; made < due && buf.size() < (8u << 20); ++made) (*gen)->Append(clock->NowMicros(), &buf);
+    if (buf.size() > 0) {
+      auto r = (*client)->Post(url, buf.view(), {{"Content-Type", "application/x-ndjson"}}, 10'000,
+                               &stop);
+      if (r.ok() && r->status == 202) {
+        buf.Clear();
+      } else {
+        retries->Add();
+        TXP_LOG_WARN("up: car generator: POST {}: {}", url,
+                     r.ok() ? fmt::format("HTTP {}: {}", r->status, r->body)
+                            : r.status().ToString());
+        clock->SleepUntil(clock->MonotonicMicros() + 1'000'000, stop);
+        continue;
+      }
+    }
+    clock->SleepUntil(now + 200'000, stop);
+  }
+}
+
+// One status line: events/s into the log, then per topic its events, the
+// consumer lag and the rejects (dead-letter topics).
+class StatusLine {
+ public:
+  std::string Next(runtime::Broker* broker) {
+    int64_t now = base::Clock::Real()->MonotonicMicros();
+    uint64_t events = 0, rejects = 0, lag = 0;
+    std::string topics;
+    for (const auto& topic : broker->Topics()) {
+      auto info = broker->Describe(topic);
+      if (!info.ok()) continue;
+      uint64_t n = 0;
+      for (const auto& part : info->partitions) n += part.end_offset - part.start_offset;
+      if (topic.ends_with(".dlq")) {
+        rejects += n;
+      } else if (!topic.ends_with(".windows") && topic != "alerts") {
+        events += n;
+        topics += fmt::format(" | {} {}", topic, Thousands(n));
+      }
+    }
+    for (const auto& group : broker->Groups()) {
+      for (const auto& [tp, committed] : broker->GroupOffsets(group)) {
+        auto info = broker->Describe(tp.topic);
+        if (info.ok() && tp.partition < static_cast<int>(info->partitions.size())) {
+          uint64_t end = info->partitions[tp.partition].end_offset;
+          lag += end > committed ? end - committed : 0;
+        }
+      }
+    }
+    double rate = last_at_ ? (events - last_events_) / ((now - last_at_) / 1e6) : 0;
+    last_events_ = events;
+    last_at_ = now;
+    return fmt::format("{:.0f} events/s{} | lag {} | rejects {}", rate, topics, Thousands(lag),
+                       Thousands(rejects));
+  }
+
+ private:
+  uint64_t last_events_ = 0;
+  int64_t last_at_ = 0;
+};
+
 int RunUp(const UpFlags& f) {
   auto root = f.config.empty() ? config::ParseToml(kEmbeddedConfig, "config/embedded.toml (built in)")
                                : config::LoadTomlFile(f.config);
@@ -75,103 +147,88 @@ int RunUp(const UpFlags& f) {
     fmt::print(stderr, "txpipe up: {}\n", p.status().message());
     return kExitUsage;
   }
+  if (f.listen) p->http.listen = *f.listen;
+  const bool serve = !p->http.listen.empty();
+  p->http.present = p->http.present || serve;
   InstallSignalHandlers();
-  std::thread generator;
-  base::StopFlag generator_stop;
+  runtime::Metrics metrics;
+  base::StopFlag generators_stop;
+  std::vector<std::thread> generators;
   std::string spool = SpoolFolderFor(*root, p->data_dir, "finance");
+  const uint64_t seed = static_cast<uint64_t>(base::Clock::Real()->NowMicros());
   if (!f.no_generate && !spool.empty()) {
     sources::generator::RunOptions o;
     o.kind = "finance";
     o.rate = ParseRate(f.rate);
     o.out_dir = spool;
-    o.seed = static_cast<uint64_t>(base::Clock::Real()->NowMicros());
-    generator = std::thread([o, &generator_stop] {
-      auto r = sources::generator::RunGenerator(o, base::Clock::Real(), generator_stop);
+    o.seed = seed;
+    generators.emplace_back([o, &generators_stop] {
+      auto r = sources::generator::RunGenerator(o, base::Clock::Real(), generators_stop);
       if (!r.ok()) fmt::print(stderr, "txpipe up: generator: {}\n", r.status().message());
     });
     fmt::print(stderr, "txpipe up: generating finance transactions at {}/s into {}\n", f.rate,
                spool);
   }
-  fmt::print(stderr,
-             "txpipe up: pipeline {} with data in {}. Ctrl-C stops. The dashboard comes in a "
-             "later release; meanwhile:\n"
-             "  txpipe query series --data-dir {} --stream finance --window 10s --by transaction_type\n"
-             "  txpipe query alerts --data-dir {}\n"
-             "  txpipe topic list --data-dir {}\n",
-             p->origin, p->data_dir, p->data_dir, p->data_dir, p->data_dir);
-  runtime::Metrics metrics;
-  // The generator stops with the process stop, before the pipeline drains.
+  // The generators stop with the process, before the pipeline drains.
   std::thread stopper([&] {
     base::Clock* clock = base::Clock::Real();
     while (clock->SleepUntil(clock->MonotonicMicros() + 1'000'000, ProcessStop())) {
     }
-    generator_stop.Request();
+    generators_stop.Request();
   });
   // On a terminal: one status line, rewritten every 5 s.
   const bool tty = isatty(STDERR_FILENO);
   base::Clock* clock = base::Clock::Real();
   int64_t next_status = clock->MonotonicMicros() + 5'000'000;
-  uint64_t last_events = 0;
-  int64_t last_at = clock->MonotonicMicros();
-  auto status = [&](runtime::Broker* broker) {
+  StatusLine status;
+  std::unique_ptr<HttpService> http;
+  PipelineHooks hooks;
+  hooks.on_tick = [&](runtime::Broker* broker) {
     int64_t now = clock->MonotonicMicros();
     if (!tty || now < next_status) return;
     next_status = now + 5'000'000;
-    std::string line;
-    uint64_t events = 0;
-    for (const auto& topic : broker->Topics()) {
-      auto info = broker->Describe(topic);
-      if (!info.ok()) continue;
-      uint64_t n = 0;
-      for (const auto& part : info->partitions) n += part.end_offset - part.start_offset;
-      if (!topic.ends_with(".dlq")) events += n;
-      line += fmt::format("{}{} {}", line.empty() ? "" : " | ", topic, Thousands(n));
-    }
-    for (const auto& group : broker->Groups()) {
-      uint64_t lag = 0;
-      for (const auto& [tp, committed] : broker->GroupOffsets(group)) {
-        auto info = broker->Describe(tp.topic);
-        if (info.ok() && tp.partition < static_cast<int>(info->partitions.size())) {
-          uint64_t end = info->partitions[tp.partition].end_offset;
-          lag += end > committed ? end - committed : 0;
-        }
-      }
-      line += fmt::format(" | {} lag {}", group, Thousands(lag));
-    }
-    double rate = (events - last_events) / ((now - last_at) / 1e6);
-    last_events = events;
-    last_at = now;
-    fmt::print(stderr, "\r\033[K{:.0f} events/s | {}", rate, line);
+    fmt::print(stderr, "\r\033[K{}", status.Next(broker));
   };
-  // The HTTP server: the API over the store, /metrics, /healthz (the
-  // dashboard comes with issue 5). It uses the broker, so it stops first.
-  std::unique_ptr<io::HttpServer> server;
-  PipelineHooks hooks;
-  hooks.on_tick = status;
   hooks.on_start = [&](runtime::Broker* broker) -> base::Status {
-    if (f.listen.empty()) return base::Status::OK();
-    io::HttpServerOptions so;
-    so.listen = f.listen;
-    auto started = io::HttpServer::Start(so);
+    if (!serve) return base::Status::OK();
+    auto started = HttpService::Start(*p, broker, &metrics);
     if (!started.ok()) {
       return base::Status(started.status().code(),
                           started.status().message() + " (choose another with --listen HOST:PORT)");
     }
-    server = std::move(started).value();
-    api::RegisterApi(server.get(), {StorePathOf(*root, p->data_dir), broker, &metrics});
-    std::string host = f.listen.substr(0, f.listen.rfind(':'));
-    fmt::print(stderr, "txpipe up: serving http://{}:{}/ (API /api/v1/streams, /metrics, /healthz)\n",
-               host, server->port());
+    http = std::move(started).value();
+    fmt::print(stderr,
+               "txpipe up: serving {} (the dashboard; API under /api/v1/, POST /api/logs, "
+               "/metrics)\n",
+               http->url());
+    if (!f.no_generate && f.car_rate > 0) {
+      std::string url = http->url() + "api/logs";
+      double rate = f.car_rate;
+      generators.emplace_back([url, rate, seed, &generators_stop, &metrics] {
+        PostCars(url, rate, seed ^ 0x9e3779b97f4a7c15ull, generators_stop, &metrics);
+      });
+      fmt::print(stderr, "txpipe up: generating car transactions at {}/s into POST {}\n",
+                 f.car_rate, url);
+    }
+    fmt::print(stderr, "txpipe up: pipeline {} with data in {}. Ctrl-C stops.\n", p->origin,
+               p->data_dir);
     return base::Status::OK();
   };
   hooks.on_stop = [&] {
-    if (server) server->Stop();
+    generators_stop.Request();  // the car generator posts to the server
+    for (auto& g : generators) {
+      if (g.joinable()) g.join();
+    }
+    if (http) http->Stop();
   };
   base::Status s = RunPipeline(*p, ProcessStop(), &metrics, hooks);
   if (tty) fmt::print(stderr, "\n");
   ProcessStop().Request();
   stopper.join();
-  if (generator.joinable()) generator.join();
+  generators_stop.Request();
+  for (auto& g : generators) {
+    if (g.joinable()) g.join();
+  }
   if (!s.ok()) {
     fmt::print(stderr, "txpipe up: {}\n", s.message());
     return kExitFailure;
@@ -192,10 +249,14 @@ Command AddUp(CLI::App& app) {
   cmd->add_option("--rate", flags->rate, "Finance events per second to generate")
       ->default_str("20")
       ->check(RateValue());
-  cmd->add_flag("--no-generate", flags->no_generate, "Do not run the finance generator");
+  cmd->add_option("--car-rate", flags->car_rate,
+                  "Car transactions per second to POST to /api/logs (0 = none)")
+      ->default_str("5")
+      ->check(CLI::Range(0.0, 1e6));
+  cmd->add_flag("--no-generate", flags->no_generate, "Do not run the generators");
   cmd->add_option("--listen", flags->listen,
-                  "HTTP address of the API (HOST:PORT; port 0 = any free one; \"\" = no server)")
-      ->default_str("127.0.0.1:8080");
+                  "HTTP address of the dashboard and API (HOST:PORT; port 0 = any free one; "
+                  "\"\" = no server). Default: [http] listen, 127.0.0.1:8080");
   auto print = std::make_shared<bool>(false);
   cmd->add_flag("--print-config", *print, "Print the built-in config and exit");
   c.cli = cmd;

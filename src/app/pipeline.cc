@@ -37,6 +37,52 @@ const config::OptionTable<BrokerOptions>& BrokerTable() {
   return *t;
 }
 
+const config::OptionTable<HttpConfig>& HttpTable() {
+  static const auto* t =
+      &(*new config::OptionTable<HttpConfig>("http"))
+           .String("listen", &HttpConfig::listen,
+                   "HOST:PORT of the API and dashboard (port 0: any free one)")
+           .Bytes("max_body_bytes", &HttpConfig::max_body_bytes,
+                  "Largest request body; larger ones get 413", 1024)
+           .StringList("topics", &HttpConfig::topics,
+                       "Topics POST /api/logs may write (?topic=); the first is the default")
+           .String("key_field", &HttpConfig::key_field,
+                   "Top-level string field that keys posted events (\"\" = none)")
+           .String("auth_token_env", &HttpConfig::auth_token_env,
+                   "Environment variable with the token POST /api/logs requires "
+                   "(Authorization: Bearer); \"\" = no token")
+           .Integer("max_connections", &HttpConfig::max_connections,
+                    "Connections served at once; more get 503", int64_t{1}, int64_t{100'000})
+           .Integer("max_streams", &HttpConfig::max_streams,
+                    "Streaming responses open at once (live, car stream); more get 503",
+                    int64_t{1}, int64_t{100'000})
+           .DurationMs("header_timeout", &HttpConfig::header_timeout_ms,
+                       "Time a client has to send a request's headers", 1, 1)
+           .DurationMs("read_timeout", &HttpConfig::read_timeout_ms,
+                       "Longest wait for the next bytes of a request", 1, 1)
+           .DurationMs("keep_alive_timeout", &HttpConfig::keep_alive_timeout_ms,
+                       "How long an idle connection is kept", 1, 0)
+           .Bytes("min_free_bytes", &HttpConfig::min_free_bytes,
+                  "POST /api/logs answers 503 while the log's disk has less free")
+           .Bytes("max_log_bytes", &HttpConfig::max_log_bytes,
+                  "POST /api/logs answers 503 while the log holds more (0 = no cap)");
+  return *t;
+}
+
+// The database of the first store sink, or data_dir/store.db.
+std::string StorePathOf(const config::Node& root, const std::string& data_dir) {
+  std::string path = "store.db";
+  if (const config::Node* sinks = root.Get("sinks"); sinks && sinks->is_table()) {
+    for (const auto& [name, node] : sinks->as_table()) {
+      const config::Node* type = node.Get("type");
+      if (!type || !type->is_string() || type->as_string() != "store") continue;
+      if (const config::Node* p = node.Get("path"); p && p->is_string()) path = p->as_string();
+      break;
+    }
+  }
+  return path.starts_with("/") ? path : data_dir + "/" + path;
+}
+
 Status TopicsOf(const config::Node& node, std::vector<std::string>* topics) {
   if (const config::Node* t = node.Get("topic")) {
     if (!t->is_string()) return t->Error("expected a string");
@@ -59,10 +105,10 @@ Result<Pipeline> ParsePipeline(const config::Node& root) {
   p.origin = root.origin();
   p.data_dir = "txpipe-data";
   for (const auto& [key, node] : root.as_table()) {
-    if (key != "data_dir" && key != "broker" && key != "sources" && key != "processors" &&
-        key != "sinks") {
+    if (key != "data_dir" && key != "broker" && key != "http" && key != "sources" &&
+        key != "processors" && key != "sinks") {
       return node.Error(
-          "unknown key (expected data_dir, [broker], [sources.NAME], [processors.NAME], "
+          "unknown key (expected data_dir, [broker], [http], [sources.NAME], [processors.NAME], "
           "[sinks.NAME])");
     }
   }
@@ -70,8 +116,14 @@ Result<Pipeline> ParsePipeline(const config::Node& root) {
     if (!d->is_string() || d->as_string().empty()) return d->Error("expected a directory name");
     p.data_dir = d->as_string();
   }
+  p.store_path = StorePathOf(root, p.data_dir);
   if (const config::Node* b = root.Get("broker")) {
     TXP_RETURN_IF_ERROR(BrokerTable().Parse(*b, &p.broker, {}));
+  }
+  if (const config::Node* h = root.Get("http")) {
+    TXP_RETURN_IF_ERROR(HttpTable().Parse(*h, &p.http, {}));
+    p.http.present = true;
+    if (p.http.topics.empty()) return h->Error("topics: name at least one topic");
   }
   int count = 0;
   for (const char* kind_key : {"sources", "processors", "sinks"}) {
@@ -124,6 +176,7 @@ Result<Pipeline> LoadPipeline(const std::string& path) {
 std::string DescribeAll() {
   std::string s = "Pipeline config (TOML). Top level: data_dir = \"txpipe-data\".\n\n";
   s += BrokerTable().Describe();
+  s += "\n" + HttpTable().Describe();
   for (const auto& c : BuiltinComponents()) {
     s += fmt::format("\n{}s.NAME, type = \"{}\":\n", c.kind, c.type);
     s += c.describe();
@@ -143,10 +196,15 @@ Status RunPipeline(const Pipeline& p, const base::StopFlag& stop, runtime::Metri
   lo.flush_interval_ms = p.broker.flush_interval_ms;
   lo.retention_ms = p.broker.retention_ms;
   lo.retention_bytes = p.broker.retention_bytes;
-  std::string log_dir = p.broker.dir.starts_with("/") ? p.broker.dir
-                                                      : p.data_dir + "/" + p.broker.dir;
+  std::string log_dir = p.log_dir();
   auto broker = brokers::embedded::EmbeddedBroker::Open(env, log_dir, lo);
   if (!broker.ok()) return broker.status();
+  std::vector<std::string> http_topics;
+  if (p.http.present) http_topics = p.http.topics;
+  for (const auto& t : http_topics) {
+    Status s = (*broker)->CreateTopic(t, p.broker.partitions);
+    if (!s.ok() && s.message().find("exists with") == std::string::npos) return s;
+  }
   for (const auto& c : p.components) {
     for (const auto& t : c.topics) {
       Status s = (*broker)->CreateTopic(t, p.broker.partitions);

@@ -33,6 +33,25 @@ struct BrokerOptions {
   std::string compression = "zstd";         // zstd | none: how producers store batches
 };
 
+// The [http] section: the HTTP server (docs/http.md). `txpipe up` serves it
+// always (--listen overrides `listen`); `txpipe run` when the section exists.
+struct HttpConfig {
+  bool present = false;                   // the config has [http]
+  std::string listen = "127.0.0.1:8080";  // HOST:PORT ("" = no server)
+  uint64_t max_body_bytes = 8 << 20;      // larger requests get 413
+  // Topics POST /api/logs may write; the first is its default.
+  std::vector<std::string> topics = {"car-transactions-logs"};
+  std::string key_field = "customer_id";  // partitioning key of posted events
+  std::string auth_token_env;             // env var holding the Bearer token ("" = no auth)
+  int64_t max_connections = 512;
+  int64_t max_streams = 256;
+  int64_t header_timeout_ms = 10'000;
+  int64_t read_timeout_ms = 5'000;
+  int64_t keep_alive_timeout_ms = 5'000;
+  uint64_t min_free_bytes = 64ull << 20;  // 503 to POSTs under this much free disk
+  uint64_t max_log_bytes = 0;             // 503 to POSTs while the log is bigger (0 = no cap)
+};
+
 using ComponentFactory =
     std::function<base::Result<std::unique_ptr<runtime::Component>>(const runtime::Context&)>;
 
@@ -60,7 +79,14 @@ struct Pipeline {
   std::string origin;    // the file it came from
   std::string data_dir;  // resolved against the current directory
   BrokerOptions broker;
+  HttpConfig http;
+  std::string store_path;  // the first store sink's database (for the API)
   std::vector<ComponentSpec> components;  // sources, then processors, then sinks
+
+  // The log's directory (broker.dir under data_dir).
+  std::string log_dir() const {
+    return broker.dir.starts_with("/") ? broker.dir : data_dir + "/" + broker.dir;
+  }
 };
 
 // Parses and validates a pipeline config. Errors name the key's path.

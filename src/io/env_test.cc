@@ -1,4 +1,5 @@
 #include "io/env.h"
+#include "io/process.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -83,4 +84,15 @@ TEST_F(EnvTest, LockFileIsExclusiveAcrossProcessesAndNamesTheHolder) {
 }
 
 }  // namespace
+TEST(ProcessStatsTest, ReadsThisProcess) {
+  std::vector<char> touched(32 << 20, 1);  // 32 MiB resident
+  ProcessStats st = ReadProcessStats();
+  EXPECT_GE(st.resident_bytes, touched.size());
+  EXPECT_GE(st.virtual_bytes, st.resident_bytes);
+  EXPECT_GE(st.threads, 1);
+  EXPECT_GE(st.open_fds, 3);  // stdin, stdout, stderr
+  EXPECT_GE(st.cpu_seconds, 0);
+  EXPECT_NEAR(static_cast<double>(st.start_time_seconds), static_cast<double>(time(nullptr)), 600);
+}
+
 }  // namespace txpipe::io

@@ -36,6 +36,28 @@ class Gauge {
   std::atomic<int64_t> v_{0};
 };
 
+// A distribution of durations (or sizes): counts per bucket with upper
+// bounds `bounds` (ascending; +Inf is implied), their sum and count. Observe
+// is a few relaxed atomic adds, for hot paths.
+class Histogram {
+ public:
+  explicit Histogram(std::vector<double> bounds);
+  void Observe(double v);
+  const std::vector<double>& bounds() const { return bounds_; }
+  // Cumulative count of observations <= bounds()[i] (i == bounds().size(): all).
+  uint64_t CumulativeCount(size_t i) const;
+  uint64_t count() const { return CumulativeCount(bounds_.size()); }
+  double sum() const { return static_cast<double>(sum_micro_.load(std::memory_order_relaxed)) / 1e6; }
+
+ private:
+  const std::vector<double> bounds_;
+  std::unique_ptr<std::atomic<uint64_t>[]> buckets_;  // bounds_.size() + 1, not cumulative
+  std::atomic<uint64_t> sum_micro_{0};                // sum in millionths
+};
+
+// Bucket bounds for latencies in seconds: 1 ms .. 60 s.
+const std::vector<double>& LatencyBuckets();
+
 // One metric's value at the time of a Metrics::Snapshot.
 struct MetricSample {
   std::string name;
@@ -50,6 +72,10 @@ class Metrics {
   // as the Metrics. `help` is kept from the first call for a name.
   Counter* counter(const std::string& name, const std::string& help, const Labels& labels = {});
   Gauge* gauge(const std::string& name, const std::string& help, const Labels& labels = {});
+  // Histograms render as NAME_bucket{le=..}, NAME_sum, NAME_count (not in
+  // Snapshot). `bounds` are kept from the first call for a name.
+  Histogram* histogram(const std::string& name, const std::string& help,
+                       const std::vector<double>& bounds, const Labels& labels = {});
   // Current value, 0 when the metric does not exist (for tests and status lines).
   uint64_t CounterValue(const std::string& name, const Labels& labels = {}) const;
   int64_t GaugeValue(const std::string& name, const Labels& labels = {}) const;
@@ -65,6 +91,7 @@ class Metrics {
     bool is_counter = true;
     std::map<Labels, std::unique_ptr<Counter>> counters;
     std::map<Labels, std::unique_ptr<Gauge>> gauges;
+    std::map<Labels, std::unique_ptr<Histogram>> histograms;
   };
   mutable std::mutex mu_;
   std::map<std::string, Family> families_;

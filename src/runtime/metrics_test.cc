@@ -43,3 +43,26 @@ TEST(MetricsTest, SnapshotListsEveryMetricByNameThenLabels) {
 
 }  // namespace
 }  // namespace txpipe::runtime
+
+namespace txpipe::runtime {
+namespace {
+
+TEST(MetricsTest, HistogramBucketsSumAndCountInPrometheusText) {
+  Metrics m;
+  Histogram* h = m.histogram("txpipe_x_seconds", "X latency", {0.01, 0.1, 1}, {{"route", "/a"}});
+  for (double v : {0.005, 0.01, 0.05, 0.5, 3.0}) h->Observe(v);
+  EXPECT_EQ(h->count(), 5u);
+  EXPECT_EQ(h->CumulativeCount(0), 2u);  // 0.005 and 0.01 (le is inclusive)
+  EXPECT_EQ(h->CumulativeCount(2), 4u);
+  EXPECT_NEAR(h->sum(), 3.565, 1e-6);
+  std::string text = m.Prometheus();
+  EXPECT_NE(text.find("# TYPE txpipe_x_seconds histogram\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("txpipe_x_seconds_bucket{route=\"/a\",le=\"0.1\"} 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("txpipe_x_seconds_bucket{route=\"/a\",le=\"+Inf\"} 5\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("txpipe_x_seconds_count{route=\"/a\"} 5\n"), std::string::npos) << text;
+  // The same name and labels give the same histogram.
+  EXPECT_EQ(m.histogram("txpipe_x_seconds", "", {}, {{"route", "/a"}}), h);
+}
+
+}  // namespace
+}  // namespace txpipe::runtime
