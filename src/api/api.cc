@@ -296,16 +296,22 @@ class StreamSlots {
 };
 
 void RegisterApi(io::HttpServer* server, ApiContext context) {
+  // Without a registry (tests), a private one that the routes keep alive.
+  std::shared_ptr<runtime::Metrics> own;
+  if (!context.metrics) {
+    own = std::make_shared<runtime::Metrics>();
+    context.metrics = own.get();
+  }
   auto api = std::make_shared<const Api>(context);
   runtime::Metrics* metrics = context.metrics;
   auto slots = std::make_shared<StreamSlots>(context.max_streams);
   // Every route counts its requests by status and times them.
-  auto timed = [metrics](std::string path, io::ServerHandler handler) {
+  auto timed = [metrics, own](std::string path, io::ServerHandler handler) {
     auto* latency = metrics->histogram("txpipe_http_request_duration_seconds",
                                        "Time to answer an HTTP request (streams: to start)",
                                        runtime::LatencyBuckets(), {{"path", path}});
-    return [metrics, path, latency, handler = std::move(handler)](const io::ServerRequest& req,
-                                                                  io::ServerResponse& res) {
+    return [metrics, own, path, latency, handler = std::move(handler)](
+               const io::ServerRequest& req, io::ServerResponse& res) {
       int64_t start = base::Clock::Real()->MonotonicMicros();
       handler(req, res);
       latency->Observe((base::Clock::Real()->MonotonicMicros() - start) / 1e6);

@@ -25,7 +25,7 @@ struct ApiContext {
   // (then /readyz answers 503). Not owned; must outlive the server.
   runtime::Broker* broker = nullptr;
   // Rendered by /metrics, with the process's and the server's own figures;
-  // routes count into it. Not owned; must not be null.
+  // routes count into it. Not owned; null: a private one.
   runtime::Metrics* metrics = nullptr;
   // For /metrics (connections, header timeouts); may be null. Not owned.
   const io::HttpServer* server = nullptr;

@@ -171,8 +171,12 @@ TEST_F(ApiTest, HealthzAndMetrics) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_THAT(r->get_header_value("Content-Type"), StartsWith("text/plain; version=0.0.4"));
-  EXPECT_EQ(r->body, metrics_.Prometheus());
   EXPECT_THAT(r->body, HasSubstr("txpipe_test_events_total{component=\"t\"} 3\n"));
+  // The routes' own figures, and the process's.
+  EXPECT_THAT(r->body, HasSubstr("txpipe_http_requests_total{path=\"/healthz\",code=\"200\"} 1\n"));
+  EXPECT_THAT(r->body, HasSubstr("txpipe_http_request_duration_seconds_count{path=\"/healthz\"} 1\n"));
+  EXPECT_THAT(r->body, HasSubstr("# TYPE txpipe_process_resident_memory_bytes gauge\n"));
+  EXPECT_THAT(r->body, HasSubstr("# TYPE txpipe_process_cpu_seconds_total counter\n"));
 }
 
 TEST_F(ApiTest, WithoutAStoreReadyzAndQueriesAre503) {
@@ -203,11 +207,12 @@ TEST_F(ApiTest, ReadyzWantsTheStoreAndTheBroker) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 503);
   EXPECT_EQ(r->body, "not ready: no broker\n");
-  // No metrics: an empty exposition.
+  // No registry given: the routes' and the process's figures still.
   r = client.Get("/metrics");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
-  EXPECT_EQ(r->body, "");
+  EXPECT_THAT(r->body, HasSubstr("txpipe_http_requests_total{path=\"/readyz\",code=\"503\"} 1\n"));
+  EXPECT_THAT(r->body, HasSubstr("txpipe_process_resident_memory_bytes "));
 }
 
 TEST_F(ApiTest, RoutesAnswerWhatTheQueryLayerDoes) {
