@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <map>
 #include <thread>
 
 #include "base/logging.h"
@@ -184,6 +185,73 @@ std::string DescribeAll() {
   return s;
 }
 
+namespace {
+
+// The log's own figures for /metrics, refreshed about every second: bytes
+// and end offsets per topic, consumer lag per group and topic, and the
+// log's counters (log::LogStats).
+class LogMetrics {
+ public:
+  LogMetrics(brokers::embedded::EmbeddedBroker* broker, runtime::Metrics* metrics)
+      : broker_(broker), metrics_(metrics) {}
+
+  void Publish() {
+    std::map<std::string, std::vector<uint64_t>> ends;
+    for (const auto& topic : broker_->Topics()) {
+      auto info = broker_->Describe(topic);
+      if (!info.ok()) continue;
+      uint64_t bytes = 0, events = 0;
+      for (const auto& part : info->partitions) {
+        bytes += part.size_bytes;
+        events += part.end_offset;
+        ends[topic].push_back(part.end_offset);
+      }
+      runtime::Labels l = {{"topic", topic}};
+      metrics_->gauge("txpipe_log_bytes", "Bytes the log holds, per topic", l)
+          ->Set(static_cast<int64_t>(bytes));
+      metrics_->gauge("txpipe_log_end_offset", "Events ever appended, per topic (sum of partitions)", l)
+          ->Set(static_cast<int64_t>(events));
+    }
+    for (const auto& group : broker_->Groups()) {
+      std::map<std::string, uint64_t> lag;
+      for (const auto& [tp, committed] : broker_->GroupOffsets(group)) {
+        auto e = ends.find(tp.topic);
+        if (e == ends.end() || tp.partition >= static_cast<int>(e->second.size())) continue;
+        uint64_t end = e->second[tp.partition];
+        lag[tp.topic] += end > committed ? end - committed : 0;
+      }
+      for (const auto& [topic, n] : lag) {
+        metrics_
+            ->gauge("txpipe_consumer_lag", "Events not yet committed by a consumer group",
+                    {{"group", group}, {"topic", topic}})
+            ->Set(static_cast<int64_t>(n));
+      }
+    }
+    log::LogStats st = broker_->log()->stats();
+    Bump("txpipe_log_recovered_truncated_bytes_total",
+         "Bytes of torn tails dropped when the log was opened", st.recovered_truncated_bytes,
+         &prev_.recovered_truncated_bytes);
+    Bump("txpipe_log_retention_segments_total", "Segments deleted by retention",
+         st.retention_segments, &prev_.retention_segments);
+    Bump("txpipe_log_retention_forced_segments_total",
+         "Segments deleted over retention_bytes while some group had not read them",
+         st.retention_forced_segments, &prev_.retention_forced_segments);
+  }
+
+ private:
+  void Bump(const char* name, const char* help, uint64_t now, uint64_t* prev) {
+    runtime::Counter* c = metrics_->counter(name, help);
+    if (now > *prev) c->Add(now - *prev);
+    *prev = now;
+  }
+
+  brokers::embedded::EmbeddedBroker* broker_;
+  runtime::Metrics* metrics_;
+  log::LogStats prev_;
+};
+
+}  // namespace
+
 Status RunPipeline(const Pipeline& p, const base::StopFlag& stop, runtime::Metrics* metrics,
                    const PipelineHooks& hooks) {
   io::Env* env = io::Env::Default();
@@ -257,7 +325,13 @@ Status RunPipeline(const Pipeline& p, const base::StopFlag& stop, runtime::Metri
     if (!hook_status.ok()) failed.Request();
   }
   base::Clock* clock = base::Clock::Real();
+  LogMetrics log_metrics(broker->get(), metrics);
+  int64_t next_publish = 0;
   while (!stop.requested() && !failed.requested()) {
+    if (int64_t now = clock->MonotonicMicros(); metrics && now >= next_publish) {
+      next_publish = now + 1'000'000;
+      log_metrics.Publish();
+    }
     clock->SleepUntil(clock->MonotonicMicros() + 200'000, stop);
     if (hooks.on_tick && !stop.requested()) hooks.on_tick(broker->get());
   }

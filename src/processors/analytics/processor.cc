@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cstdint>
 
 #include "base/logging.h"
 #include "io/env.h"
@@ -73,6 +74,11 @@ AnalyticsProcessor::AnalyticsProcessor(std::shared_ptr<const Plan> plan, runtime
   std::string dir = o.checkpoint_dir.empty() ? "processors/" + ctx_.name : o.checkpoint_dir;
   checkpoint_path_ = ctx_.Resolve(dir) + "/checkpoint";
   runtime::Metrics* mx = ctx_.metrics;
+  read_latency_ = mx ? mx->histogram("txpipe_processor_read_latency_seconds",
+                                     "Age of the oldest event of each batch the processor reads "
+                                     "(from append to read)",
+                                     runtime::LatencyBuckets(), {{"processor", ctx_.name}})
+                     : &no_metrics_latency_;
   if (mx) {
     runtime::Labels l = {{"processor", ctx_.name}};
     auto c = [&](const char* name, const char* help, runtime::Labels extra = {}) {
@@ -212,9 +218,14 @@ void AnalyticsProcessor::WorkerLoop(Worker* w) {
       }
     }
     batch->Clear();
+    int64_t oldest_ms = INT64_MAX;
     auto r = w->consumer->Poll(kPollTimeoutMs, [&](const runtime::Message& m) {
+      oldest_ms = std::min(oldest_ms, m.event.timestamp_ms);
       w->parser->Add(m.tp->partition, m.offset, m.event, batch.get());
     });
+    if (oldest_ms != INT64_MAX) {
+      read_latency_->Observe(std::max<int64_t>(0, ctx_.clock->NowMicros() / 1000 - oldest_ms) / 1e3);
+    }
     if (!r.ok()) {
       std::lock_guard<std::mutex> l(mu_);
       if (worker_error_.ok()) worker_error_ = r.status();

@@ -85,6 +85,9 @@ class AnalyticsProcessor : public runtime::Component {
 
   EngineStats published_;
   std::map<std::string, runtime::Counter*> rejected_;  // by reason
+  // Age of the oldest event of each batch read (append time to read).
+  runtime::Histogram* read_latency_ = nullptr;
+  runtime::Histogram no_metrics_latency_{{}};  // when there is no registry
   struct {
     runtime::Counter *events_in, *duplicates, *late_updated, *late_dropped, *too_late,
         *windows, *alerts, *dedup_evicted, *checkpoints;
