@@ -224,15 +224,19 @@ class TopicAndConfigTest(unittest.TestCase):
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         p = subprocess.Popen([TXPIPE, "up", "--data-dir", data, "--rate", "200",
-                              "--listen", f"127.0.0.1:{port}"],
+                              "--car-rate", "50", "--listen", f"127.0.0.1:{port}"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            def events():
-                r = run("topic", "describe", "finance", "--data-dir", data)
+            def events(topic):
+                r = run("topic", "describe", topic, "--data-dir", data)
                 if r.returncode != 0:
                     return 0
                 return sum(int(l.split()[2]) for l in r.stdout.decode().splitlines()[2:])
-            wait_for(lambda: events() >= 200, timeout=60, what="events in the finance topic")
+            wait_for(lambda: events("finance") >= 200, timeout=60,
+                     what="events in the finance topic")
+            # The car generator posts to the server's own POST /api/logs.
+            wait_for(lambda: events("car-transactions-logs") >= 50, timeout=60,
+                     what="car events posted through POST /api/logs")
 
             def get(path):
                 try:
@@ -255,6 +259,7 @@ class TopicAndConfigTest(unittest.TestCase):
                 p.kill()
         self.assertEqual(p.returncode, 0, err.decode())
         self.assertIn("txpipe up: stopped", err.decode())
+        self.assertIn(f"txpipe up: serving http://127.0.0.1:{port}/", err.decode())
         # Closing the archive renamed its files into place: nothing is left in use.
         archived = []
         for root, _, files in os.walk(os.path.join(data, "archive")):
