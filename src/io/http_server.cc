@@ -156,12 +156,23 @@ class SocketStream final : public httplib::Stream {
     header_deadline_ = SteadyMs() + header_timeout_ms_;
     last_ = 0;
     before_last_ = 0;
+    header_bytes_ = 0;
+    line_index_ = 0;
+    line_len_ = 0;
+    line_colon_ = false;
+    wrote_ = false;
   }
   // True when the headers of the request did not come in time.
   bool header_timed_out() const { return header_timed_out_; }
+  // Why the request's head was refused ("" if it was not): too long, or a
+  // header line that is not `name: value`. Reading stopped there.
+  const std::string& bad_head() const { return bad_head_; }
+  // True once anything was written for the current request.
+  bool wrote() const { return wrote_; }
   bool is_writable() const override { return WaitFor(sock_, POLLOUT, write_timeout_ms_); }
 
   ssize_t read(char* ptr, size_t size) override {
+    if (!bad_head_.empty()) return -1;
     if (pos_ < len_) return Take(ptr, size);
     if (!is_readable()) return -1;
     if (size >= sizeof(buf_) && !in_headers_) return Recv(ptr, size);
@@ -173,6 +184,7 @@ class SocketStream final : public httplib::Stream {
   }
 
   ssize_t write(const char* ptr, size_t size) override {
+    wrote_ = true;
     if (!is_writable()) return -1;
     for (;;) {
       ssize_t n = ::send(sock_, ptr, size, MSG_NOSIGNAL);
@@ -198,13 +210,19 @@ class SocketStream final : public httplib::Stream {
     header_timed_out_ = true;
     return false;
   }
-  // Copies buffered bytes out; while in the headers, stops right after the
-  // blank line that ends them (httplib reads them a byte at a time anyway).
+  // Copies buffered bytes out; while in the request's head, checks each byte
+  // and stops right after the blank line that ends it (httplib reads the
+  // head a byte at a time anyway).
   ssize_t Take(char* ptr, size_t size) {
     size_t n = std::min(size, len_ - pos_);
     if (in_headers_) {
       for (size_t i = 0; i < n; ++i) {
         char c = buf_[pos_ + i];
+        if (!CheckHeadByte(c)) {
+          if (i == 0) return -1;
+          n = i;  // hand over what came before; the next read fails
+          break;
+        }
         if (c == '\n' && (last_ == '\n' || (last_ == '\r' && before_last_ == '\n'))) {
           in_headers_ = false;
           n = i + 1;
@@ -218,6 +236,43 @@ class SocketStream final : public httplib::Stream {
     pos_ += n;
     return static_cast<ssize_t>(n);
   }
+
+  // What httplib lets through and RFC 9112 does not: a head over
+  // kMaxHeadBytes in all, a header line without a colon, whitespace before
+  // the colon or at the start of a line (obsolete line folding), NUL bytes.
+  // False (and bad_head_ set) on the first such byte.
+  bool CheckHeadByte(char c) {
+    if (++header_bytes_ > kMaxHeadBytes) {
+      bad_head_ = fmt::format("request head over {} bytes", kMaxHeadBytes);
+      return false;
+    }
+    if (c == '\0') {
+      bad_head_ = "NUL byte in the request head";
+      return false;
+    }
+    if (c == '\n') {
+      if (line_index_ > 0 && line_len_ > 0 && !line_colon_) {
+        bad_head_ = "header line without a colon";
+        return false;
+      }
+      ++line_index_;
+      line_len_ = 0;
+      line_colon_ = false;
+      return true;
+    }
+    if (c == '\r') return true;
+    if (line_index_ > 0 && !line_colon_) {
+      if (c == ' ' || c == '\t') {
+        bad_head_ = line_len_ == 0 ? "folded header line (obsolete line folding)"
+                                   : "whitespace in a header name";
+        return false;
+      }
+      if (c == ':') line_colon_ = true;
+    }
+    ++line_len_;
+    return true;
+  }
+  static constexpr size_t kMaxHeadBytes = 64 << 10;
   ssize_t Recv(char* ptr, size_t size) {
     for (;;) {
       ssize_t n = ::recv(sock_, ptr, size, 0);
@@ -241,6 +296,12 @@ class SocketStream final : public httplib::Stream {
   int64_t header_timeout_ms_;
   bool in_headers_ = false;
   int64_t header_deadline_ = 0;
+  size_t header_bytes_ = 0;
+  size_t line_index_ = 0;  // 0: the request line
+  size_t line_len_ = 0;
+  bool line_colon_ = false;
+  bool wrote_ = false;
+  std::string bad_head_;
   mutable bool header_timed_out_ = false;
   char last_ = 0;
   char before_last_ = 0;
@@ -261,10 +322,12 @@ class ConnectionThreads final : public httplib::TaskQueue {
   void enqueue(std::function<void()> fn) override {
     std::lock_guard lock(mu_);
     jobs_.push_back(std::move(fn));
-    if (idle_ > 0) {
-      cv_.notify_one();
-    } else if (threads_.size() < max_) {
+    // An idle thread that was woken but has not taken its job yet still
+    // counts in idle_: start a thread whenever jobs outnumber idle threads.
+    if (jobs_.size() > idle_ && threads_.size() < max_) {
       threads_.emplace_back([this] { Work(); });
+    } else {
+      cv_.notify_one();
     }
   }
 
@@ -358,6 +421,22 @@ class ChunkStream final : public ResponseStream {
 
 // The socket of the connection this thread serves (for ChunkStream).
 thread_local int tl_socket = -1;
+// Set while handling a request whose connection must close after the
+// response (its body was not read, or not all of it).
+thread_local bool tl_close = false;
+
+std::string JsonErrorBody(std::string_view message);
+
+// Writes a whole error response (Connection: close) straight to the stream,
+// for requests httplib gave up on without answering.
+void WriteError(httplib::Stream& strm, int status, std::string_view message) {
+  std::string body = JsonErrorBody(message);
+  std::string out = fmt::format(
+      "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nConnection: close\r\n"
+      "Content-Length: {}\r\n\r\n{}",
+      status, status == 400 ? "Bad Request" : "Error", body.size(), body);
+  strm.write(out.data(), out.size());
+}
 
 }  // namespace
 
@@ -375,10 +454,16 @@ std::optional<std::string> ServerRequest::header(std::string_view name) const {
   return std::nullopt;
 }
 
+namespace {
+std::string JsonErrorBody(std::string_view message) {
+  return "{\"error\":" + JsonQuote(message) + "}";
+}
+}  // namespace
+
 void SetJsonError(ServerResponse& res, int status, std::string_view message) {
   res.status = status;
   res.content_type = "application/json";
-  res.body = "{\"error\":" + JsonQuote(message) + "}";
+  res.body = JsonErrorBody(message);
 }
 
 // httplib's Server with our own connection loop (process_and_close_socket):
@@ -466,12 +551,17 @@ class ServerCore final : public httplib::Server {
         bool close_connection = left == 1 || Stopping();
         bool connection_closed = false;
         strm.BeginRequest();
+        tl_close = false;
         ret = process_request(strm, close_connection, connection_closed, nullptr);
         if (strm.header_timed_out()) {
           header_timeouts_.fetch_add(1, std::memory_order_relaxed);
           break;
         }
-        if (!ret || connection_closed) break;
+        if (!strm.bad_head().empty()) {
+          if (!strm.wrote()) WriteError(strm, 400, strm.bad_head());
+          break;
+        }
+        if (!ret || connection_closed || tl_close) break;
         --left;
         wait_ms = options_.keep_alive_timeout_ms;
       }
@@ -612,6 +702,9 @@ base::Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions op
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
   svr.set_payload_max_length(o.max_body_bytes);
+  // What the Keep-Alive response header advertises (our loop enforces it).
+  svr.set_keep_alive_max_count(o.keep_alive_max_requests);
+  svr.set_keep_alive_timeout(std::max<int64_t>(1, o.keep_alive_timeout_ms / 1000));
   {
     timeval r = ToTimeval(o.read_timeout_ms);
     timeval w = ToTimeval(o.write_timeout_ms);
@@ -622,13 +715,82 @@ base::Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions op
   auto dispatch = [p](const httplib::Request& req, httplib::Response& res) {
     p->Dispatch(req, res);
   };
-  svr.Get(".*", dispatch);
-  svr.Post(".*", dispatch);
-  svr.Put(".*", dispatch);
-  svr.Patch(".*", dispatch);
-  svr.Delete(".*", dispatch);
-  svr.Options(".*", dispatch);
   size_t max_body = o.max_body_bytes;
+  // Requests that may have a body: read it here, through httplib's content
+  // reader, so that max_body_bytes bounds what is kept whatever the framing
+  // (httplib's own limit sees only Content-Length: not chunked bodies, not
+  // bodies read to the end of the connection, not what gzip unpacks to).
+  // The reader also skips httplib's form parsing of the body into params.
+  auto read_then_dispatch = [p, max_body](const httplib::Request& req, httplib::Response& res,
+                                          const httplib::ContentReader& reader) {
+    std::string body;
+    bool over = false;
+    bool ok = reader([&](const char* data, size_t n) {
+      if (body.size() + n > max_body) {
+        over = true;
+        return false;
+      }
+      body.append(data, n);
+      return true;
+    });
+    if (over || res.status == 413 || !ok) {
+      // The rest of the body is unread: the connection cannot carry on.
+      tl_close = true;
+      ServerResponse r;
+      SetJsonError(r, over || res.status == 413 ? 413 : 400,
+                   over || res.status == 413
+                       ? fmt::format("request body over {} bytes", max_body)
+                       : std::string("could not read the request body"));
+      res.status = r.status;
+      res.set_header("Connection", "close");
+      res.set_content(r.body, r.content_type);
+      return;
+    }
+    const_cast<httplib::Request&>(req).body = std::move(body);
+    p->Dispatch(req, res);
+  };
+  svr.Get(".*", dispatch);
+  svr.Post(".*", read_then_dispatch);
+  svr.Put(".*", read_then_dispatch);
+  svr.Patch(".*", read_then_dispatch);
+  svr.Delete(".*", read_then_dispatch);
+  svr.Options(".*", dispatch);
+  // Before any body is read: refuse framing that is ambiguous or that this
+  // server does not take (request smuggling behind a proxy starts there).
+  svr.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    std::string why;
+    std::optional<std::string> length;
+    for (auto [it, end] = req.headers.equal_range("Content-Length"); it != end; ++it) {
+      const std::string& v = it->second;
+      bool digits = !v.empty() && v.size() <= 18 &&
+                    std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+      if (!digits) {
+        why = fmt::format("Content-Length '{}' is not a number", v);
+      } else if (length && *length != v) {
+        why = "two different Content-Length headers";
+      }
+      length = v;
+    }
+    bool has_te = req.has_header("Transfer-Encoding");
+    if (why.empty() && has_te) {
+      if (length) {
+        why = "both Content-Length and Transfer-Encoding";
+      } else if (req.get_header_value("Transfer-Encoding") != "chunked" ||
+                 req.get_header_value_count("Transfer-Encoding") > 1) {
+        why = "Transfer-Encoding other than chunked";
+      } else if (req.method == "GET" || req.method == "HEAD" || req.method == "OPTIONS") {
+        why = fmt::format("a body on {}", req.method);
+      }
+    }
+    if (why.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    tl_close = true;
+    ServerResponse r;
+    SetJsonError(r, 400, why);
+    res.status = 400;
+    res.set_header("Connection", "close");
+    res.set_content(r.body, r.content_type);
+    return httplib::Server::HandlerResponse::Handled;
+  });
   svr.set_error_handler(httplib::Server::HandlerWithResponse(
       [max_body](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
