@@ -8,6 +8,7 @@
 #include "api/ingest.h"
 #include "api/live.h"
 #include "io/http_server.h"
+#include "web/dashboard.h"
 
 namespace txpipe::app {
 
@@ -65,6 +66,7 @@ base::Result<std::unique_ptr<HttpService>> HttpService::Start(const Pipeline& p,
   ctx.live = impl->live.get();
   ctx.max_streams = static_cast<size_t>(h.max_streams);
   api::RegisterApi(impl->server.get(), ctx);
+  web::RegisterDashboard(impl->server.get());
   return std::unique_ptr<HttpService>(new HttpService(std::move(impl)));
 }
 
