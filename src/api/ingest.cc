@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -81,15 +82,101 @@ std::string ReasonOf(simdjson::error_code e) {
 }  // namespace
 
 struct Ingest::Impl {
+  // Group commit across requests: each request adds its events to the
+  // producer being filled and waits; one of the waiting requests (the
+  // leader) flushes it while the others fill the next one. So concurrent
+  // requests share one batch per partition, one compression and one fsync,
+  // instead of a flush each.
+  class Committer {
+   public:
+    Committer(runtime::Broker* broker, std::string topic) : broker_(broker), topic_(std::move(topic)) {}
+
+    // Adds the events and returns once they are durable (or why not).
+    Status Append(const std::vector<std::string_view>& events,
+                  const std::vector<std::string_view>& keys, int64_t now_ms) {
+      std::unique_lock l(mu_);
+      if (!filling_) {
+        Status s = Refill();
+        if (!s.ok()) return s;
+      }
+      for (size_t i = 0; i < events.size(); ++i) {
+        core::EventView e;
+        e.timestamp_ms = now_ms;
+        e.key = keys[i];
+        e.body = events[i];
+        Status s = filling_->Add(e);
+        if (!s.ok()) {
+          // The producer may hold part of this request: fail its whole
+          // generation (its requests get the error; none got a 202 yet).
+          failures_[filling_gen_] = s;
+          break;
+        }
+      }
+      const uint64_t mine = filling_gen_;
+      while (done_gen_ < mine) {
+        if (flushing_) {
+          cv_.wait(l);
+          continue;
+        }
+        // Lead: flush the producer being filled; the next one fills meanwhile.
+        flushing_ = true;
+        std::unique_ptr<runtime::Producer> p = std::move(filling_);
+        const uint64_t gen = filling_gen_++;
+        Status refill = Refill();
+        l.unlock();
+        Status s = failures_.count(gen) ? Status::OK() : p->Flush();
+        l.lock();
+        if (!s.ok()) failures_[gen] = s;
+        if (!failures_.count(gen)) spare_ = std::move(p);  // else dropped: it may hold half a batch
+        if (!refill.ok() && !failures_.count(filling_gen_)) failures_[filling_gen_] = refill;
+        done_gen_ = gen;
+        flushing_ = false;
+        while (!failures_.empty() && failures_.begin()->first + 1024 < done_gen_) {
+          failures_.erase(failures_.begin());
+        }
+        cv_.notify_all();
+      }
+      auto f = failures_.find(mine);
+      return f == failures_.end() ? Status::OK() : f->second;
+    }
+
+   private:
+    // A producer to fill: the spare one, or a new one. Requires mu_.
+    Status Refill() {
+      if (spare_) {
+        filling_ = std::move(spare_);
+        return Status::OK();
+      }
+      runtime::ProducerOptions po;
+      po.max_batch_bytes = 16 << 20;  // flushes send; Adds under the lock do not
+      auto p = broker_->NewProducer(topic_, po);
+      if (!p.ok()) return p.status();
+      filling_ = std::move(p).value();
+      return Status::OK();
+    }
+
+    runtime::Broker* const broker_;
+    const std::string topic_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::unique_ptr<runtime::Producer> filling_;  // requests add here
+    std::unique_ptr<runtime::Producer> spare_;    // flushed, idle
+    uint64_t filling_gen_ = 1;                    // generation of filling_
+    uint64_t done_gen_ = 0;                       // generations <= this are done
+    bool flushing_ = false;
+    std::map<uint64_t, Status> failures_;         // generation -> why it failed
+  };
+
   struct Topic {
     std::string name;
     std::string dlq;
+    std::unique_ptr<Committer> committer;
     runtime::Counter* events = nullptr;
     runtime::Counter* bytes = nullptr;
     runtime::Counter* requests = nullptr;
     std::mutex mu;
-    // Idle producers (a request takes one, and puts it back).
-    std::vector<std::unique_ptr<runtime::Producer>> producers;
+    // Idle producers of the dead-letter topic (a request takes one, and
+    // puts it back).
     std::vector<std::unique_ptr<runtime::Producer>> dlq_producers;
   };
 
@@ -111,23 +198,22 @@ struct Ingest::Impl {
                             {{"topic", t.name}, {"reason", reason}});
   }
 
-  // Takes an idle producer of `t` (or makes one); Give puts it back.
-  base::Result<std::unique_ptr<runtime::Producer>> Take(Topic& t, bool dlq) {
+  // Takes an idle producer of `t`'s dead-letter topic (or makes one); Give
+  // puts it back.
+  base::Result<std::unique_ptr<runtime::Producer>> TakeDlq(Topic& t) {
     {
       std::lock_guard lock(t.mu);
-      auto& pool = dlq ? t.dlq_producers : t.producers;
-      if (!pool.empty()) {
-        auto p = std::move(pool.back());
-        pool.pop_back();
+      if (!t.dlq_producers.empty()) {
+        auto p = std::move(t.dlq_producers.back());
+        t.dlq_producers.pop_back();
         return p;
       }
     }
-    runtime::ProducerOptions po;
-    return broker->NewProducer(dlq ? t.dlq : t.name, po);
+    return broker->NewProducer(t.dlq, runtime::ProducerOptions{});
   }
-  void Give(Topic& t, bool dlq, std::unique_ptr<runtime::Producer> p) {
+  void GiveDlq(Topic& t, std::unique_ptr<runtime::Producer> p) {
     std::lock_guard lock(t.mu);
-    (dlq ? t.dlq_producers : t.producers).push_back(std::move(p));
+    t.dlq_producers.push_back(std::move(p));
   }
 
   // Empty when the log is within its disk budget, else why not.
@@ -174,24 +260,9 @@ Status Ingest::Impl::Append(Topic& t, const std::vector<std::string_view>& event
                             const std::vector<std::string_view>& keys,
                             const std::vector<Reject>& rejects, const std::string& remote) {
   const int64_t now_ms = base::Clock::Real()->NowMicros() / 1000;
-  if (!events.empty()) {
-    auto p = Take(t, false);
-    if (!p.ok()) return p.status();
-    Status s;
-    for (size_t i = 0; i < events.size() && s.ok(); ++i) {
-      core::EventView e;
-      e.timestamp_ms = now_ms;
-      e.key = keys[i];
-      e.body = events[i];
-      s = (*p)->Add(e);
-    }
-    if (s.ok()) s = (*p)->Flush();
-    // A producer that failed may hold half a batch: drop it, not reuse it.
-    if (s.ok()) Give(t, false, std::move(p).value());
-    if (!s.ok()) return s;
-  }
+  if (!events.empty()) TXP_RETURN_IF_ERROR(t.committer->Append(events, keys, now_ms));
   if (!rejects.empty()) {
-    auto p = Take(t, true);
+    auto p = TakeDlq(t);
     if (!p.ok()) return p.status();
     Status s;
     for (const auto& r : rejects) {
@@ -210,7 +281,7 @@ Status Ingest::Impl::Append(Topic& t, const std::vector<std::string_view>& event
       if (!s.ok()) break;
     }
     if (s.ok()) s = (*p)->Flush();
-    if (s.ok()) Give(t, true, std::move(p).value());
+    if (s.ok()) GiveDlq(t, std::move(p).value());
     if (!s.ok()) return s;
   }
   return Status::OK();
@@ -392,6 +463,7 @@ base::Result<std::unique_ptr<Ingest>> Ingest::Create(runtime::Broker* broker,
     auto t = std::make_unique<Impl::Topic>();
     t->name = name;
     t->dlq = name + ".dlq";
+    t->committer = std::make_unique<Impl::Committer>(broker, name);
     Status s = broker->CreateTopic(t->dlq, static_cast<int>(info->partitions.size()));
     if (!s.ok() && s.message().find("exists with") == std::string::npos) return s;
     runtime::Labels labels = {{"topic", name}};

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -147,8 +148,23 @@ class SocketStream final : public httplib::Stream {
     return in_headers_ && SteadyMs() >= header_deadline_ ? TimedOut() : false;
   }
   // Waits up to `timeout_ms` for the next request's first bytes.
-  bool WaitRequest(int64_t timeout_ms) const {
+  bool WaitRequest(int64_t timeout_ms) {
+    if (!Flush()) return false;
     return pos_ < len_ || WaitFor(sock_, POLLIN, timeout_ms);
+  }
+  // Sends what write() has buffered. False when the peer is gone.
+  bool Flush() {
+    size_t done = 0;
+    while (done < out_.size()) {
+      ssize_t n = SendSome(out_.data() + done, out_.size() - done);
+      if (n <= 0) {
+        out_.clear();
+        return false;
+      }
+      done += static_cast<size_t>(n);
+    }
+    out_.clear();
+    return true;
   }
   // A request starts: its headers are due within header_timeout_ms.
   void BeginRequest() {
@@ -169,28 +185,41 @@ class SocketStream final : public httplib::Stream {
   const std::string& bad_head() const { return bad_head_; }
   // True once anything was written for the current request.
   bool wrote() const { return wrote_; }
-  bool is_writable() const override { return WaitFor(sock_, POLLOUT, write_timeout_ms_); }
+  // Writes wait for room themselves (SendSome): no poll up front.
+  bool is_writable() const override { return true; }
 
+  // Reads try the socket first and wait (poll, with the timeouts) only when
+  // it has nothing: one syscall per read when data is there.
   ssize_t read(char* ptr, size_t size) override {
     if (!bad_head_.empty()) return -1;
     if (pos_ < len_) return Take(ptr, size);
-    if (!is_readable()) return -1;
-    if (size >= sizeof(buf_) && !in_headers_) return Recv(ptr, size);
-    ssize_t got = Recv(buf_, sizeof(buf_));
-    if (got <= 0) return got;
+    if (!Flush()) return -1;  // an answer the peer waits for (100 Continue) goes first
+    if (in_headers_ && SteadyMs() >= header_deadline_) return TimedOut() ? 0 : -1;
+    const bool direct = size >= sizeof(buf_) && !in_headers_;
+    char* into = direct ? ptr : buf_;
+    size_t cap = direct ? size : sizeof(buf_);
+    ssize_t got = Recv(into, cap, MSG_DONTWAIT);
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!is_readable()) return -1;
+      got = Recv(into, cap, 0);
+    }
+    if (got <= 0 || direct) return got;
     len_ = static_cast<size_t>(got);
     pos_ = 0;
     return Take(ptr, size);
   }
 
+  // Buffers small writes (a response's head and body go out in one send at
+  // Flush: the connection loop flushes after each request, streams after
+  // each chunk); large ones go out at once.
   ssize_t write(const char* ptr, size_t size) override {
     wrote_ = true;
-    if (!is_writable()) return -1;
-    for (;;) {
-      ssize_t n = ::send(sock_, ptr, size, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      return n;
+    if (out_.size() + size <= kMaxBuffered) {
+      out_.append(ptr, size);
+      return static_cast<ssize_t>(size);
     }
+    if (!Flush()) return -1;
+    return SendSome(ptr, size);
   }
 
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
@@ -273,13 +302,26 @@ class SocketStream final : public httplib::Stream {
     return true;
   }
   static constexpr size_t kMaxHeadBytes = 64 << 10;
-  ssize_t Recv(char* ptr, size_t size) {
+  ssize_t Recv(char* ptr, size_t size, int flags) {
     for (;;) {
-      ssize_t n = ::recv(sock_, ptr, size, 0);
+      ssize_t n = ::recv(sock_, ptr, size, flags);
       if (n < 0 && errno == EINTR) continue;
       return n;
     }
   }
+  // Sends some of [ptr, size): tries at once, waits up to write_timeout for
+  // room when the socket's buffer is full. -1 on error or timeout.
+  ssize_t SendSome(const char* ptr, size_t size) {
+    for (;;) {
+      ssize_t n = ::send(sock_, ptr, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n >= 0) return n;
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+      if (!WaitFor(sock_, POLLOUT, write_timeout_ms_)) return -1;
+    }
+  }
+  static constexpr size_t kMaxBuffered = 64 << 10;
+  std::string out_;  // written, not yet sent
   static void Name(const sockaddr_storage& a, socklen_t len, std::string& ip, int& port) {
     char host[NI_MAXHOST];
     char serv[NI_MAXSERV];
@@ -305,7 +347,7 @@ class SocketStream final : public httplib::Stream {
   mutable bool header_timed_out_ = false;
   char last_ = 0;
   char before_last_ = 0;
-  char buf_[16 << 10];
+  char buf_[64 << 10];
   size_t pos_ = 0;
   size_t len_ = 0;
 };
@@ -371,6 +413,9 @@ class ConnectionThreads final : public httplib::TaskQueue {
   bool stopping_ = false;
 };
 
+// The connection this thread serves (for ChunkStream's flushes).
+thread_local SocketStream* tl_stream = nullptr;
+
 // The stream handed to ServerResponse::stream: httplib's sink for the
 // chunks, and the socket to watch for the client going away.
 class ChunkStream final : public ResponseStream {
@@ -379,7 +424,7 @@ class ChunkStream final : public ResponseStream {
 
   bool Write(std::string_view data) override {
     if (closed_ || data.empty()) return !closed_;
-    if (!sink_.write(data.data(), data.size())) closed_ = true;
+    if (!sink_.write(data.data(), data.size()) || !tl_stream->Flush()) closed_ = true;
     return !closed_;
   }
 
@@ -543,6 +588,7 @@ class ServerCore final : public httplib::Server {
       tl_socket = sock;
       SocketStream strm(sock, options_.read_timeout_ms, options_.write_timeout_ms,
                         options_.header_timeout_ms);
+      tl_stream = &strm;
       size_t left = options_.keep_alive_max_requests;
       // The first request waits as long as a read may; later ones as long as
       // keep-alive allows.
@@ -561,11 +607,13 @@ class ServerCore final : public httplib::Server {
           if (!strm.wrote()) WriteError(strm, 400, strm.bad_head());
           break;
         }
-        if (!ret || connection_closed || tl_close) break;
+        if (!strm.Flush() || !ret || connection_closed || tl_close) break;
         --left;
         wait_ms = options_.keep_alive_timeout_ms;
       }
+      strm.Flush();  // an answer written before the loop ended
       tl_socket = -1;
+      tl_stream = nullptr;
       std::lock_guard lock(mu_);
       open_.erase(sock);
     }
@@ -724,6 +772,9 @@ base::Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions op
   auto read_then_dispatch = [p, max_body](const httplib::Request& req, httplib::Response& res,
                                           const httplib::ContentReader& reader) {
     std::string body;
+    // One allocation for the announced length (the reader checks it first).
+    const std::string& length = req.get_header_value("Content-Length");
+    if (!length.empty()) body.reserve(std::min<size_t>(std::strtoull(length.c_str(), nullptr, 10), max_body));
     bool over = false;
     bool ok = reader([&](const char* data, size_t n) {
       if (body.size() + n > max_body) {
