@@ -99,52 +99,59 @@ struct Ingest::Impl {
         Status s = Refill();
         if (!s.ok()) return s;
       }
-      for (size_t i = 0; i < events.size(); ++i) {
+      const uint64_t mine = filling_gen_;
+      Gen& g = gens_[mine];
+      ++g.waiters;
+      for (size_t i = 0; i < events.size() && g.status.ok(); ++i) {
         core::EventView e;
         e.timestamp_ms = now_ms;
         e.key = keys[i];
         e.body = events[i];
-        Status s = filling_->Add(e);
-        if (!s.ok()) {
-          // The producer may hold part of this request: fail its whole
-          // generation (its requests get the error; none got a 202 yet).
-          failures_[filling_gen_] = s;
-          break;
-        }
+        // On failure the producer may hold part of this request: the whole
+        // generation fails (its requests get the error; none got a 202 yet).
+        g.status = filling_->Add(e);
       }
-      const uint64_t mine = filling_gen_;
-      while (done_gen_ < mine) {
-        if (flushing_) {
+      while (!g.done) {
+        if (mine != filling_gen_ || in_flight_ >= kMaxInFlight) {
           cv_.wait(l);
           continue;
         }
-        // Lead: flush the producer being filled; the next one fills meanwhile.
-        flushing_ = true;
+        // Lead: flush the producer holding this generation; the next one
+        // fills meanwhile, and up to kMaxInFlight flushes run at once (each
+        // request waits for its own generation only, so they may finish in
+        // any order).
+        ++in_flight_;
         std::unique_ptr<runtime::Producer> p = std::move(filling_);
-        const uint64_t gen = filling_gen_++;
-        Status refill = Refill();
+        ++filling_gen_;
+        (void)Refill();  // on failure filling_ stays empty: the next Append reports it
+        const bool add_failed = !g.status.ok();
         l.unlock();
-        Status s = failures_.count(gen) ? Status::OK() : p->Flush();
+        Status s = add_failed ? Status::OK() : p->Flush();
         l.lock();
-        if (!s.ok()) failures_[gen] = s;
-        if (!failures_.count(gen)) spare_ = std::move(p);  // else dropped: it may hold half a batch
-        if (!refill.ok() && !failures_.count(filling_gen_)) failures_[filling_gen_] = refill;
-        done_gen_ = gen;
-        flushing_ = false;
-        while (!failures_.empty() && failures_.begin()->first + 1024 < done_gen_) {
-          failures_.erase(failures_.begin());
-        }
+        if (!s.ok()) g.status = s;
+        if (g.status.ok()) spare_.push_back(std::move(p));  // else dropped: it may hold half a batch
+        g.done = true;
+        --in_flight_;
         cv_.notify_all();
       }
-      auto f = failures_.find(mine);
-      return f == failures_.end() ? Status::OK() : f->second;
+      Status result = g.status;
+      if (--g.waiters == 0) gens_.erase(mine);
+      return result;
     }
 
    private:
-    // A producer to fill: the spare one, or a new one. Requires mu_.
+    struct Gen {
+      int waiters = 0;
+      bool done = false;
+      Status status;
+    };
+    static constexpr int kMaxInFlight = 3;
+
+    // A producer to fill: a spare one, or a new one. Requires mu_.
     Status Refill() {
-      if (spare_) {
-        filling_ = std::move(spare_);
+      if (!spare_.empty()) {
+        filling_ = std::move(spare_.back());
+        spare_.pop_back();
         return Status::OK();
       }
       runtime::ProducerOptions po;
@@ -159,12 +166,11 @@ struct Ingest::Impl {
     const std::string topic_;
     std::mutex mu_;
     std::condition_variable cv_;
-    std::unique_ptr<runtime::Producer> filling_;  // requests add here
-    std::unique_ptr<runtime::Producer> spare_;    // flushed, idle
-    uint64_t filling_gen_ = 1;                    // generation of filling_
-    uint64_t done_gen_ = 0;                       // generations <= this are done
-    bool flushing_ = false;
-    std::map<uint64_t, Status> failures_;         // generation -> why it failed
+    std::unique_ptr<runtime::Producer> filling_;          // requests add here
+    std::vector<std::unique_ptr<runtime::Producer>> spare_;  // flushed, idle
+    uint64_t filling_gen_ = 1;                            // generation of filling_
+    int in_flight_ = 0;                                   // flushes running
+    std::map<uint64_t, Gen> gens_;                        // generations with waiters
   };
 
   struct Topic {
