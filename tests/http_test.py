@@ -397,6 +397,28 @@ class IngestTest(ServerCase):
         self.accepted += [(line(e), e) for e in good]
         self.record_rejects(r, lines)
 
+    def test_03b_ndjson_a_json_stream_parser_would_take(self):
+        """Two objects on one line, or one object over two lines, are errors of their lines
+        (the one-pass path over a whole body must not take them); a clean body is taken whole,
+        each line stored as sent."""
+        # One body per case: each is otherwise valid JSON as a stream of objects.
+        for odd, bad in [([b'{"a":1} {"b":2}'], [1]), ([b'{"a":', b'1}'], [1, 2])]:
+            good = [car() for _ in range(2)]
+            lines = [line(good[0])] + odd + [line(good[1])]
+            r = self.post_and_record(b"\n".join(lines) + b"\n")
+            self.assertEqual(r.status, 202, r)
+            answer = r.json()
+            self.assertEqual(answer["accepted"], 2, answer)
+            self.assertEqual([(e["index"], e["reason"]) for e in answer["errors"]],
+                             [(i, "not_json") for i in bad])
+            self.accepted += [(line(e), e) for e in good]
+            self.record_rejects(r, lines)
+        clean = [car() for _ in range(200)]
+        r = self.post_and_record(b"  \n" + b"\r\n".join(line(e) for e in clean) + b"\n\n")
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual(r.json(), {"accepted": 200, "rejected": 0, "errors": []})
+        self.accepted += [(line(e), e) for e in clean]
+
     def test_04_nothing_valid_is_400(self):
         lines = [b"nope", b"[]", b"", b"true"]
         r = self.post_and_record(b"\n".join(lines) + b"\n")

@@ -772,9 +772,13 @@ base::Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions op
   auto read_then_dispatch = [p, max_body](const httplib::Request& req, httplib::Response& res,
                                           const httplib::ContentReader& reader) {
     std::string body;
-    // One allocation for the announced length (the reader checks it first).
+    // One allocation for the announced length (the reader checks it first),
+    // and 64 bytes to spare: parsers like simdjson read a little past the
+    // end (ServerRequest::body's capacity tells).
     const std::string& length = req.get_header_value("Content-Length");
-    if (!length.empty()) body.reserve(std::min<size_t>(std::strtoull(length.c_str(), nullptr, 10), max_body));
+    if (!length.empty()) {
+      body.reserve(std::min<size_t>(std::strtoull(length.c_str(), nullptr, 10), max_body) + 64);
+    }
     bool over = false;
     bool ok = reader([&](const char* data, size_t n) {
       if (body.size() + n > max_body) {
