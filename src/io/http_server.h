@@ -88,6 +88,8 @@ struct ServerRequest {
   std::vector<std::pair<std::string, std::string>> params;
   // Request headers in order (names as sent).
   std::vector<std::pair<std::string, std::string>> headers;
+  // The body. When it came with a Content-Length, its capacity has 64 bytes
+  // to spare past its size (parsers like simdjson read a little beyond).
   std::string body;
   std::string remote_addr;
 
