@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks the layering of src/ (docs/architecture.md): every #include "dir/..." in a library's
 folder must name a library that this library links (PUBLIC or PRIVATE), or one those export
-(PUBLIC), transitively. Test files (*_test.cc) may use more and are skipped.
+(PUBLIC), transitively. Test files (*_test.cc) may use more and are skipped. In a folder with
+more than one target, a .cc file is checked against the target that compiles it.
 
 Usage: layering_test.py SOURCE_DIR
 """
@@ -12,14 +13,17 @@ import sys
 src = os.path.join(sys.argv[1], "src")
 folder_of = {}   # target -> folder (relative to src)
 deps = {}        # target -> {"PUBLIC": [...], "PRIVATE": [...]}
+sources_of = {}  # target -> names of the .cc files it compiles
 for root, _, files in os.walk(src):
     if "CMakeLists.txt" not in files:
         continue
     text = open(os.path.join(root, "CMakeLists.txt")).read()
     text = re.sub(r"#.*", "", text)
     rel = os.path.relpath(root, src)
-    for m in re.finditer(r"add_(?:library|executable)\((\w+)", text):
+    for m in re.finditer(r"add_(?:library|executable)\((\w+)([^)]*)\)", text):
         folder_of[m.group(1)] = rel
+        sources_of[m.group(1)] = {os.path.basename(w) for w in m.group(2).split()
+                                  if w.endswith(".cc")}
     for m in re.finditer(r"target_link_libraries\((\w+)([^)]*)\)", text):
         target, words = m.group(1), m.group(2).split()
         scope = "PRIVATE"
@@ -72,6 +76,11 @@ for target, folder in libs.items():
             continue  # a sub-folder that is its own library
         for name in files:
             if not name.endswith((".h", ".cc")) or name.endswith("_test.cc"):
+                continue
+            # A folder with two targets (app: a library and the executable): a .cc
+            # file is checked against the target that compiles it.
+            if name.endswith(".cc") and name not in sources_of.get(target, ()) and any(
+                    name in sources_of.get(t, ()) for t, f in libs.items() if f == folder):
                 continue
             path = os.path.join(root, name)
             for n, line in enumerate(open(path), 1):

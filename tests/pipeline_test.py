@@ -4,8 +4,9 @@
 - All of ~200,000 events in 100+ spool files (one appended to while the source runs, one
   reusing a completed name, one with a 10 MB line, one not UTF-8, one empty) land in the
   archive exactly once, or in quarantine / the dead-letter topic with a reason.
-- A kill -9 loop (20+ kills at random moments during ingestion) ends with the archive
-  holding every input line exactly once.
+- A kill -9 loop (20 kills at random moments while spool files are left; the spool fills
+  in steps, so this holds on any machine speed) ends with the archive holding every input
+  line exactly once.
 
 Usage: pipeline_test.py PATH/TO/txpipe [unittest args]
 """
@@ -131,14 +132,17 @@ class PipelineTest(unittest.TestCase):
             return 0
         return sum(int(line.split()[2]) for line in r.stdout.decode().splitlines()[2:])
 
-    def generate(self, count, seed, file_seconds):
-        r = run("generate", "finance", "--out", self.spool, "--rate", "max", "--count", str(count),
-                "--seed", str(seed), "--start", START, "--file-seconds", str(file_seconds),
+    def generate(self, count, seed, file_seconds, out=None, start=START):
+        """Generates `count` events into files under `out` (default: the spool folder,
+        which must hold no other files yet); returns their lines."""
+        out = out or self.spool
+        r = run("generate", "finance", "--out", out, "--rate", "max", "--count", str(count),
+                "--seed", str(seed), "--start", start, "--file-seconds", str(file_seconds),
                 "--no-fsync", "-q")
         self.assertEqual(r.returncode, 0, r.stderr.decode())
         lines = []
-        for f in sorted(os.listdir(self.spool)):
-            with open(os.path.join(self.spool, f), "rb") as fh:
+        for f in sorted(os.listdir(out)):
+            with open(os.path.join(out, f), "rb") as fh:
                 lines.extend(fh.read().splitlines())
         return lines
 
@@ -196,27 +200,46 @@ class PipelineTest(unittest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(self.spool, "empty.json.COMPLETED")))
 
     def test_kill_nine_loop_ends_with_every_line_archived_once(self):
-        # Small batches: many acknowledgements per file, so kills land mid-file and
-        # ingestion lasts long enough to be killed 20 times.
+        # Small batches: many acknowledgements per file, so kills land mid-file.
         write_config(self.config, self.data, batch_size=5)
-        expected = self.generate(200_000, seed=7, file_seconds=1)  # 200 files of 1,000
+        # The spool fills in steps, as the seed's generator fills it: a step's files are
+        # moved in, txpipe starts, and once it has appended some events in this run it is
+        # killed at a random moment. A kill that came after the spool was done (a fast
+        # machine, or fsync on a tmpfs) doubles the next step, so 20 kills land while
+        # files are left whatever the machine's speed.
+        staging = os.path.join(self.tmp.name, "staging")
+        os.makedirs(self.spool)
         rng = random.Random(20261123)
-        mid_ingestion_kills, attempts = 0, 0
-        # Kill at random moments until 20 kills have landed while files were still being
-        # ingested (the topic grew in that run and input files were left).
-        while mid_ingestion_kills < 20 and spool_pending(self.spool):
-            attempts += 1
-            self.assertLess(attempts, 200, "could not kill during ingestion 20 times")
+        expected = []
+        step_events, kills_with_work_left, steps = 4000, 0, 0
+        while kills_with_work_left < 20:
+            steps += 1
+            self.assertLess(steps, 60, "could not kill while work was left 20 times")
+            os.makedirs(staging)
+            # A day apart: no step reuses the name of a completed file.
+            start = f"2026-11-{steps % 28 + 1:02d}T{steps // 28:02d}:00:00Z"
+            expected += self.generate(step_events, seed=steps, file_seconds=1, out=staging,
+                                      start=start)
+            for f in os.listdir(staging):
+                os.rename(os.path.join(staging, f), os.path.join(self.spool, f))
+            os.rmdir(staging)
             before = self.topic_events("finance")
             p = self.start()
-            time.sleep(rng.uniform(0.35, 0.8))  # a random moment, not a wait for an outcome
-            if p.poll() is not None:
-                self.fail("txpipe run exited by itself: " + self.log_tail())
+
+            def appended():
+                if p.poll() is not None:
+                    self.fail("txpipe run exited by itself: " + self.log_tail())
+                return self.topic_events("finance") > before
+            wait_for(appended, 120, "txpipe to append in this run")
+            time.sleep(rng.uniform(0, 0.05))  # a random moment, not a wait for an outcome
             p.kill()
             p.wait()
-            if self.topic_events("finance") > before and spool_pending(self.spool):
-                mid_ingestion_kills += 1
-        self.assertEqual(mid_ingestion_kills, 20)
+            if spool_pending(self.spool):
+                kills_with_work_left += 1
+            else:
+                step_events *= 2
+        print(f"{steps} steps for 20 kills while work was left; last step {step_events} events",
+              file=sys.stderr)
         p = self.start()
         wait_for(lambda: not spool_pending(self.spool) and
                  archived_offsets(self.data) >= len(expected), 300,

@@ -521,10 +521,11 @@ base::Result<std::unique_ptr<Ingest>> Ingest::Create(runtime::Broker* broker,
     }
     auto t = std::make_unique<Impl::Topic>();
     t->name = name;
-    t->dlq = name + ".dlq";
+    t->dlq = runtime::DeadLetterTopicOf(name);
     t->committer = std::make_unique<Impl::Committer>(broker, name);
-    Status s = broker->CreateTopic(t->dlq, static_cast<int>(info->partitions.size()));
-    if (!s.ok() && s.message().find("exists with") == std::string::npos) return s;
+    // A pipeline has created it already; standing alone, ask for the count
+    // of the topic it serves.
+    TXP_RETURN_IF_ERROR(broker->CreateTopic(t->dlq, static_cast<int>(info->partitions.size())));
     runtime::Labels labels = {{"topic", name}};
     t->events = metrics->counter("txpipe_http_ingest_events_total",
                                  "Events POST /api/logs appended (durable)", labels);

@@ -84,21 +84,6 @@ std::string StorePathOf(const config::Node& root, const std::string& data_dir) {
   return path.starts_with("/") ? path : data_dir + "/" + path;
 }
 
-Status TopicsOf(const config::Node& node, std::vector<std::string>* topics) {
-  if (const config::Node* t = node.Get("topic")) {
-    if (!t->is_string()) return t->Error("expected a string");
-    topics->push_back(t->as_string());
-  }
-  if (const config::Node* ts = node.Get("topics")) {
-    if (!ts->is_array()) return ts->Error("expected a list of topic names");
-    for (const auto& e : ts->as_array()) {
-      if (!e.is_string()) return e.Error("expected a string");
-      topics->push_back(e.as_string());
-    }
-  }
-  return Status::OK();
-}
-
 }  // namespace
 
 Result<Pipeline> ParsePipeline(const config::Node& root) {
@@ -154,7 +139,6 @@ Result<Pipeline> ParsePipeline(const config::Node& root) {
       spec.kind = kind;
       spec.name = name;
       spec.type = ct->type;
-      TXP_RETURN_IF_ERROR(TopicsOf(node, &spec.topics));
       auto factory = ct->parse(node);
       if (!factory.ok()) return factory.status();
       spec.factory = std::move(factory).value();
@@ -250,6 +234,66 @@ class LogMetrics {
   log::LogStats prev_;
 };
 
+struct Running {
+  const ComponentSpec* spec;
+  std::unique_ptr<runtime::Component> component;
+  base::StopFlag stop;
+  std::thread thread;
+  Status status;
+};
+
+// Creates every topic the pipeline uses, once, before any component opens:
+// components' inputs and outputs (their dead-letter, windows and alerts
+// topics included) and POST /api/logs's topics with their dead-letter
+// topics. So no two components race to create a topic, and its partition
+// count is decided in one place: what a component's config asks for
+// explicitly (spooldir topic_partitions), else [broker] partitions. Two
+// different explicit counts for one topic are a config error. An existing
+// topic keeps its count.
+Status CreateTopics(const Pipeline& p, const std::vector<std::unique_ptr<Running>>& running,
+                    runtime::Broker* broker) {
+  struct Want {
+    int partitions = 0;  // 0: [broker] partitions
+    std::string by;      // who asked for `partitions`
+  };
+  std::map<std::string, Want> want;
+  auto add = [&](const std::string& topic, int partitions, const std::string& by) -> Status {
+    Want& w = want[topic];
+    if (partitions == 0 || w.partitions == partitions) return Status::OK();
+    if (w.partitions != 0) {
+      return Status::InvalidArgument(
+          fmt::format("topic '{}': {} asks for {} partitions and {} for {}; set one count", topic,
+                      w.by, w.partitions, by, partitions));
+    }
+    w = {partitions, by};
+    return Status::OK();
+  };
+  if (p.http.present) {
+    for (const auto& t : p.http.topics) {
+      TXP_RETURN_IF_ERROR(add(t, 0, "[http]"));
+      TXP_RETURN_IF_ERROR(add(runtime::DeadLetterTopicOf(t), 0, "[http]"));
+    }
+  }
+  for (const auto& r : running) {
+    std::string by = fmt::format("{}s.{}", r->spec->kind, r->spec->name);
+    for (const auto& use : r->component->Topics()) {
+      TXP_RETURN_IF_ERROR(add(use.name, use.partitions, by));
+    }
+  }
+  for (const auto& [topic, w] : want) {
+    const int partitions = w.partitions > 0 ? w.partitions : p.broker.partitions;
+    if (auto info = broker->Describe(topic); info.ok()) {
+      if (static_cast<int>(info->partitions.size()) != partitions) {
+        TXP_LOG_INFO("topic '{}' exists with {} partition(s): kept as it is (new topics get {})",
+                     topic, info->partitions.size(), partitions);
+      }
+      continue;
+    }
+    TXP_RETURN_IF_ERROR(broker->CreateTopic(topic, partitions));
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Status RunPipeline(const Pipeline& p, const base::StopFlag& stop, runtime::Metrics* metrics,
@@ -267,26 +311,9 @@ Status RunPipeline(const Pipeline& p, const base::StopFlag& stop, runtime::Metri
   std::string log_dir = p.log_dir();
   auto broker = brokers::embedded::EmbeddedBroker::Open(env, log_dir, lo);
   if (!broker.ok()) return broker.status();
-  std::vector<std::string> http_topics;
-  if (p.http.present) http_topics = p.http.topics;
-  for (const auto& t : http_topics) {
-    Status s = (*broker)->CreateTopic(t, p.broker.partitions);
-    if (!s.ok() && s.message().find("exists with") == std::string::npos) return s;
-  }
-  for (const auto& c : p.components) {
-    for (const auto& t : c.topics) {
-      Status s = (*broker)->CreateTopic(t, p.broker.partitions);
-      // An existing topic keeps its partition count.
-      if (!s.ok() && s.message().find("exists with") == std::string::npos) return s;
-    }
-  }
-  struct Running {
-    const ComponentSpec* spec;
-    std::unique_ptr<runtime::Component> component;
-    base::StopFlag stop;
-    std::thread thread;
-    Status status;
-  };
+  // Start-up, in three steps, each done for every component before the next:
+  // build (no I/O), create every topic, open in config order. A component
+  // that cannot start stops the pipeline here, before anything runs.
   std::vector<std::unique_ptr<Running>> running;
   for (const auto& c : p.components) {
     runtime::Context ctx;
@@ -297,6 +324,7 @@ Status RunPipeline(const Pipeline& p, const base::StopFlag& stop, runtime::Metri
     ctx.name = c.name;
     ctx.producer.compression = p.broker.compression == "none" ? runtime::Compression::kNone
                                                               : runtime::Compression::kZstd;
+    ctx.topic_partitions = p.broker.partitions;
     auto comp = c.factory(ctx);
     if (!comp.ok()) {
       return Status(comp.status().code(),
@@ -306,6 +334,14 @@ Status RunPipeline(const Pipeline& p, const base::StopFlag& stop, runtime::Metri
     r->spec = &c;
     r->component = std::move(comp).value();
     running.push_back(std::move(r));
+  }
+  TXP_RETURN_IF_ERROR(CreateTopics(p, running, broker->get()));
+  for (auto& r : running) {
+    Status s = r->component->Open();
+    if (!s.ok()) {
+      return Status(s.code(), fmt::format("{}s.{}: cannot start: {}", r->spec->kind,
+                                          r->spec->name, s.message()));
+    }
   }
   base::StopFlag failed;  // raised when any component ends with an error
   for (auto& r : running) {

@@ -71,7 +71,6 @@ struct ComponentSpec {
   std::string kind;  // "source" | "processor" | "sink"
   std::string name;
   std::string type;
-  std::vector<std::string> topics;  // the `topic` / `topics` it names
   ComponentFactory factory;
 };
 
@@ -97,7 +96,8 @@ std::string DescribeAll();
 
 // What the caller of RunPipeline may do while it runs (all optional).
 struct PipelineHooks {
-  // Once the broker is open and every component has started; an error stops
+  // Once the broker is open and every component has opened and started
+  // running (so every topic exists); an error stops
   // the pipeline and is returned. The broker stays valid until on_stop.
   std::function<base::Status(runtime::Broker*)> on_start;
   // About every 200 ms while the pipeline runs, on the calling thread
@@ -109,9 +109,13 @@ struct PipelineHooks {
 };
 
 // Runs the pipeline until `stop` is raised or a component fails: opens the
-// broker, creates the topics, starts every component on its own thread. On
-// stop, sources are stopped first, then processors, then sinks (each drains
-// what the one before wrote). Returns the first error, or OK.
+// broker, builds every component, creates every topic they use (once, with
+// [broker] partitions unless a component's config says otherwise; existing
+// topics are kept), opens the components one by one in config order, then
+// runs each on its own thread. A component that cannot open stops it there
+// ("processors.cars: cannot start: ..."), before anything runs. On stop,
+// sources are stopped first, then processors, then sinks (each drains what
+// the one before wrote). Returns the first error, or OK.
 base::Status RunPipeline(const Pipeline& p, const base::StopFlag& stop, runtime::Metrics* metrics,
                          const PipelineHooks& hooks = {});
 

@@ -57,9 +57,10 @@ Result<std::unique_ptr<Log>> Log::Open(io::Env* env, const std::string& dir,
   auto lock = env->LockFile(dir + "/LOCK", fmt::format("pid {}\n", getpid()));
   if (!lock.ok()) {
     if (lock.status().code() == base::Code::kUnavailable) {
-      return Status::Unavailable(fmt::format("log directory {} is in use ({}); one process owns "
-                                             "a log directory at a time",
-                                             dir, lock.status().message()));
+      return Status::Unavailable(
+          fmt::format("log directory {} is in use ({}): one process owns a log directory at a "
+                      "time; stop that process, or give this one another data directory",
+                      dir, lock.status().message()));
     }
     return lock.status();
   }
@@ -164,13 +165,7 @@ Result<Topic*> Log::CreateTopic(const std::string& name, int partitions) {
   }
   std::lock_guard<std::mutex> l(mu_);
   auto it = topics_.find(name);
-  if (it != topics_.end()) {
-    if (it->second->partitions() != partitions) {
-      return Status::InvalidArgument(fmt::format("topic '{}' exists with {} partitions, not {}",
-                                                 name, it->second->partitions(), partitions));
-    }
-    return it->second.get();
-  }
+  if (it != topics_.end()) return it->second.get();
   std::string tdir = TopicDir(dir_, name);
   TXP_RETURN_IF_ERROR(env_->CreateDirs(tdir));
   TXP_RETURN_IF_ERROR(

@@ -63,8 +63,10 @@ class Log {
                                                  const LogOptions& options);
   ~Log();
 
-  // Creates a topic, or returns the existing one. kInvalidArgument for a bad
-  // name, or for an existing topic with another partition count.
+  // Creates a topic with `partitions`, or returns the existing one as it is
+  // (whatever its partition count: check Topic::partitions() if it matters).
+  // Atomic: of concurrent callers, one creates and all get the same topic.
+  // kInvalidArgument for a bad name or count.
   base::Result<Topic*> CreateTopic(const std::string& name, int partitions);
   Topic* FindTopic(const std::string& name) const;
   std::vector<std::string> TopicNames() const;

@@ -106,7 +106,12 @@ class Consumer {
 class Broker {
  public:
   virtual ~Broker() = default;
-  // Creates a topic, or checks that an existing one has `partitions`.
+  // Creates `topic` with `partitions` unless it exists; an existing topic is
+  // kept as it is, whatever its partition count (Kafka's TOPIC_ALREADY_EXISTS
+  // is success here). Safe to call concurrently: of several callers, one
+  // creates and none fails. In a pipeline every topic is created once, before
+  // any component opens (docs/architecture.md, "Topics"); components create
+  // what they write only when run on their own.
   virtual base::Status CreateTopic(const std::string& topic, int partitions) = 0;
   virtual base::Result<TopicInfo> Describe(const std::string& topic) const = 0;
   virtual std::vector<std::string> Topics() const = 0;
@@ -119,6 +124,12 @@ class Broker {
   virtual std::map<TopicPartition, uint64_t> GroupOffsets(const std::string& group) const = 0;
   virtual std::vector<std::string> Groups() const = 0;
 };
+
+// The dead-letter topic of `topic` when a component's config names none:
+// "<topic>.dlq" (spooldir, the processor, POST /api/logs agree on it).
+inline std::string DeadLetterTopicOf(std::string_view topic) {
+  return std::string(topic) + ".dlq";
+}
 
 // Kafka's default partitioner: murmur2(key) & 0x7fffffff % partitions.
 int PartitionForKey(std::string_view key, int partitions);

@@ -1,11 +1,15 @@
-// Component: a source, sink or processor as the runtime runs it. Each runs
-// on its own thread: Run() returns when `stop` is raised (after finishing
-// cleanly: flushing, closing and renaming files, committing offsets) or on a
-// fatal error. Everything it needs comes in the Context.
+// Component: a source, sink or processor as the runtime runs it. Start-up is
+// two steps: the pipeline asks every component for Topics() and creates the
+// missing ones, then calls Open() on each, one after the other in config
+// order, and only then starts Run() of each on its own thread. Run() returns
+// when `stop` is raised (after finishing cleanly: flushing, closing and
+// renaming files, committing offsets) or on a fatal error. Everything it
+// needs comes in the Context.
 #pragma once
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/clock.h"
 #include "base/status.h"
@@ -25,6 +29,9 @@ struct Context {
   // Producer settings from the [broker] section (compression); components
   // start their ProducerOptions from these.
   ProducerOptions producer;
+  // Partitions of a topic the component has to create ([broker] partitions in
+  // a pipeline, which creates every topic first: see Component::Topics).
+  int topic_partitions = 1;
 
   // Fills what a test or a tool may leave unset, so components need no null
   // checks: metrics (a private registry, owned by `*own`), clock, env.
@@ -44,9 +51,25 @@ struct Context {
   }
 };
 
+// A topic a component reads or writes, and the partitions it needs if the
+// topic must be created (0: whatever the pipeline creates topics with).
+struct TopicUse {
+  std::string name;
+  int partitions = 0;
+};
+
 class Component {
  public:
   virtual ~Component() = default;
+  // Every topic it reads or writes, its outputs and dead-letter topics
+  // included. The pipeline creates the missing ones before any Open(), so
+  // no two components race to create a topic.
+  virtual std::vector<TopicUse> Topics() const = 0;
+  // Gets ready to run: checks options, opens files and consumers, restores
+  // state, creates topics it writes that are missing. An error here means
+  // the component cannot start (the pipeline stops before running anything).
+  // Run() calls it when it was not called; calling it twice is harmless.
+  virtual base::Status Open() { return base::Status::OK(); }
   virtual base::Status Run(const base::StopFlag& stop) = 0;
 };
 

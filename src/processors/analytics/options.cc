@@ -6,6 +6,8 @@
 #include <cmath>
 #include <regex>
 
+#include "runtime/broker.h"
+
 namespace txpipe::processors::analytics {
 
 using base::Result;
@@ -386,7 +388,7 @@ Result<std::shared_ptr<const Plan>> CompilePlan(const std::string& name,
   if (p.event_alerts.size() > 32) return bad("alerts", "at most 32 per-event alerts");
 
   p.windows_topic = o.windows_topic.empty() ? o.topic + ".windows" : o.windows_topic;
-  p.dlq_topic = o.dlq_topic.empty() ? o.topic + ".dlq" : o.dlq_topic;
+  p.dlq_topic = o.dlq_topic.empty() ? runtime::DeadLetterTopicOf(o.topic) : o.dlq_topic;
   p.alerts_topic = o.alerts_topic;
   for (const auto* t : {&p.windows_topic, &p.dlq_topic, &p.alerts_topic}) {
     if (t->empty()) return bad("alerts_topic", "empty topic name");

@@ -112,6 +112,11 @@ AnalyticsProcessor::~AnalyticsProcessor() {
   }
 }
 
+std::vector<runtime::TopicUse> AnalyticsProcessor::Topics() const {
+  const Plan& p = *plan_;
+  return {{p.options.topic}, {p.windows_topic}, {p.alerts_topic}, {p.dlq_topic}};
+}
+
 Status AnalyticsProcessor::Open() {
   if (opened_) return Status::OK();
   const Plan& p = *plan_;
@@ -122,7 +127,7 @@ Status AnalyticsProcessor::Open() {
                                         p.options.topic, info.status().message()));
   }
   for (const auto* t : {&p.windows_topic, &p.alerts_topic, &p.dlq_topic}) {
-    if (!broker->Describe(*t).ok()) TXP_RETURN_IF_ERROR(broker->CreateTopic(*t, 1));
+    TXP_RETURN_IF_ERROR(broker->CreateTopic(*t, ctx_.topic_partitions));
   }
   runtime::ProducerOptions po = ctx_.producer;
   auto wp = broker->NewProducer(p.windows_topic, po);

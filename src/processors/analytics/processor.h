@@ -37,11 +37,13 @@ class AnalyticsProcessor : public runtime::Component {
 
   // Open(), then applies batches and ticks until `stop`, then Close().
   base::Status Run(const base::StopFlag& stop) override;
+  // The input topic, the windows, alerts and dead-letter topics.
+  std::vector<runtime::TopicUse> Topics() const override;
 
   // The steps of Run, public for tests. Open restores the checkpoint and starts
   // the workers; Step applies what arrives within `timeout_ms` (or ticks) and
   // checkpoints when due; Close stops the workers, drains, checkpoints.
-  base::Status Open();
+  base::Status Open() override;
   base::Status Step(int64_t timeout_ms);
   base::Status Close();
   // Flushes the outputs and writes a checkpoint now.

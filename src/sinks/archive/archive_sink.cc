@@ -60,6 +60,12 @@ ArchiveSink::~ArchiveSink() {
   }
 }
 
+std::vector<runtime::TopicUse> ArchiveSink::Topics() const {
+  std::vector<runtime::TopicUse> topics;
+  for (const auto& t : options_.topics) topics.push_back({t});
+  return topics;
+}
+
 Status ArchiveSink::Open() {
   if (opened_) return Status::OK();
   TXP_RETURN_IF_ERROR(ValidateArchiveOptions(options_));

@@ -47,13 +47,14 @@ class ArchiveSink : public runtime::Component {
   // retried with capped backoff (the partition's open file is dropped and
   // re-read); returns an error only when the sink cannot start or close.
   base::Status Run(const base::StopFlag& stop) override;
+  std::vector<runtime::TopicUse> Topics() const override;
 
   // The steps of Run, public so tests can drive time by hand (FakeClock). Not
   // thread-safe: call them from one thread.
   //
   // Validates the options, scans the archive root (removing stale in-use
   // files), creates the consumer and seeks it past the archived offsets.
-  base::Status Open();
+  base::Status Open() override;
   // Polls for up to `timeout_ms`, writes what arrives, rolls what is due and
   // commits offsets of rolled files. Returns the number of events written to
   // open files (0 without polling while backing off after a write error).

@@ -77,6 +77,12 @@ StoreSink::~StoreSink() {
 
 int64_t StoreSink::NowMs() const { return ctx_.clock->NowMicros() / 1000; }
 
+std::vector<runtime::TopicUse> StoreSink::Topics() const {
+  std::vector<runtime::TopicUse> topics;
+  for (const auto& t : options_.topics) topics.push_back({t});
+  return topics;
+}
+
 Status StoreSink::Open() {
   if (opened_) return Status::OK();
   TXP_RETURN_IF_ERROR(ValidateStoreOptions(options_));

@@ -47,6 +47,7 @@ class StoreSink : public runtime::Component {
   // retried with capped backoff; returns an error only when the sink cannot
   // start or close.
   base::Status Run(const base::StopFlag& stop) override;
+  std::vector<runtime::TopicUse> Topics() const override;
 
   // The steps of Run, public so tests can drive them (and time, with a
   // FakeClock). Not thread-safe: call them from one thread.
@@ -54,7 +55,7 @@ class StoreSink : public runtime::Component {
   // Validates the options, opens (creates) the database, loads the streams
   // table, creates the consumers (window and alert topics; raw topics), and
   // makes the first PollOnce refresh recent events and apply retention.
-  base::Status Open();
+  base::Status Open() override;
   // Reads raw topics when recent_interval has passed; polls the window and
   // alert topics for up to `timeout_ms`, writes what arrived in one
   // transaction, then commits the offsets; takes a stats snapshot and applies

@@ -70,6 +70,12 @@ WebhookSink::WebhookSink(WebhookOptions options, runtime::Context context)
 
 WebhookSink::~WebhookSink() = default;
 
+std::vector<runtime::TopicUse> WebhookSink::Topics() const {
+  std::vector<runtime::TopicUse> topics;
+  for (const auto& t : options_.topics) topics.push_back({t});
+  return topics;
+}
+
 Status WebhookSink::Open() {
   if (opened_) return Status::OK();
   TXP_RETURN_IF_ERROR(ValidateWebhookOptions(options_));

@@ -49,13 +49,14 @@ class WebhookSink : public runtime::Component {
   // Returns an error when the sink cannot start, or for a URL libcurl
   // rejects; receiver failures are retried or counted, never returned.
   base::Status Run(const base::StopFlag& stop) override;
+  std::vector<runtime::TopicUse> Topics() const override;
 
   // The steps of Run, public so tests can drive them (and time, with a
   // FakeClock). Not thread-safe: call them from one thread.
   //
   // Validates the options, creates the HTTP client and the consumer.
   // kNotFound while one of the topics does not exist.
-  base::Status Open();
+  base::Status Open() override;
   // One round: if a retry is scheduled, waits for it (Context clock; returns
   // 0 early when `stop` is raised). If no record is pending, polls the topics
   // for up to `timeout_ms`. Then sends pending records, one request at a

@@ -64,6 +64,11 @@ bool ParseStat(std::string_view text, FileStat* st) {
   return true;
 }
 
+// The dead-letter topic: dead_letter_topic, or <topic>.dlq.
+std::string DeadLetterTopic(const SpoolDirOptions& o) {
+  return o.dead_letter_topic.empty() ? runtime::DeadLetterTopicOf(o.topic) : o.dead_letter_topic;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- options
@@ -77,7 +82,8 @@ const config::OptionTable<SpoolDirOptions>& SpoolDirOptionTable() {
            .Alias("spoolDir")
            .String("topic", &O::topic, "Topic the events go to (required)")
            .Integer("topic_partitions", &O::topic_partitions,
-                    "Partitions of the topic when it has to be created", 1, 4096)
+                    "Partitions of the topic when it has to be created (0 = [broker] partitions)",
+                    0, 4096)
            .String("key_field", &O::key_field,
                    "JSON field whose string value is the event key (empty: no key)")
            .String("file_suffix", &O::file_suffix, "Suffix given to a done file")
@@ -152,7 +158,7 @@ Status ValidateSpoolDirOptions(const SpoolDirOptions& o) {
   if (o.min_file_age_ms < 0) return bad("min_file_age_ms must be >= 0");
   if (o.poll_interval_ms < 1) return bad("poll_interval_ms must be >= 1");
   if (o.checkpoint_interval_ms < 0) return bad("checkpoint_interval_ms must be >= 0");
-  if (o.topic_partitions < 1) return bad("topic_partitions must be >= 1");
+  if (o.topic_partitions < 0) return bad("topic_partitions must be >= 0");
   for (const auto* p : {&o.include_pattern, &o.ignore_pattern}) {
     try {
       std::regex re(*p, std::regex::ECMAScript);
@@ -163,8 +169,7 @@ Status ValidateSpoolDirOptions(const SpoolDirOptions& o) {
   if (o.file_header && o.file_header_key.empty()) return bad("file_header_key is empty");
   if (o.basename_header && o.basename_header_key.empty())
     return bad("basename_header_key is empty");
-  std::string dlq = o.dead_letter_topic.empty() ? o.topic + ".dlq" : o.dead_letter_topic;
-  if (dlq == o.topic) return bad("dead_letter_topic must differ from topic");
+  if (DeadLetterTopic(o) == o.topic) return bad("dead_letter_topic must differ from topic");
   return Status::OK();
 }
 
@@ -302,7 +307,7 @@ Status SpoolDirSource::Init() {
   tracker_ = under_spool(o_.tracker_dir);
   quarantine_ = under_spool(o_.quarantine_dir);
   progress_path_ = tracker_ + "/.txpipe-progress";
-  dlq_ = o_.dead_letter_topic.empty() ? o_.topic + ".dlq" : o_.dead_letter_topic;
+  dlq_ = DeadLetterTopic(o_);
   include_ = std::regex(o_.include_pattern, std::regex::ECMAScript);
   ignore_ = std::regex(o_.ignore_pattern, std::regex::ECMAScript);
   std::string cs = Lower(o_.input_charset);
@@ -348,16 +353,9 @@ Status SpoolDirSource::Init() {
                                  fmt::format("pid {} spooldir {}\n", getpid(), ctx_.name));
   if (!lock.ok()) return lock.status();
   lock_ = std::move(lock).value();
-  auto info = ctx_.broker->Describe(o_.topic);
-  if (!info.ok()) {
-    if (info.status().code() != base::Code::kNotFound) return info.status();
-    TXP_RETURN_IF_ERROR(ctx_.broker->CreateTopic(o_.topic, o_.topic_partitions));
-  }
-  auto dinfo = ctx_.broker->Describe(dlq_);
-  if (!dinfo.ok()) {
-    if (dinfo.status().code() != base::Code::kNotFound) return dinfo.status();
-    TXP_RETURN_IF_ERROR(ctx_.broker->CreateTopic(dlq_, 1));
-  }
+  TXP_RETURN_IF_ERROR(ctx_.broker->CreateTopic(
+      o_.topic, o_.topic_partitions > 0 ? o_.topic_partitions : ctx_.topic_partitions));
+  TXP_RETURN_IF_ERROR(ctx_.broker->CreateTopic(dlq_, ctx_.topic_partitions));
   TXP_RETURN_IF_ERROR(OpenProducers());
 
   if (o_.tracking_policy == "tracker_dir" && o_.delete_policy == "never") {
@@ -401,11 +399,20 @@ Status SpoolDirSource::OpenProducers() {
   return Status::OK();
 }
 
-Status SpoolDirSource::Start(const base::StopFlag& stop) {
+std::vector<runtime::TopicUse> SpoolDirSource::Topics() const {
+  return {{o_.topic, o_.topic_partitions}, {DeadLetterTopic(o_), 0}};
+}
+
+Status SpoolDirSource::Open() {
   if (!started_) {
     TXP_RETURN_IF_ERROR(Init());
     started_ = true;
   }
+  return Status::OK();
+}
+
+Status SpoolDirSource::Start(const base::StopFlag& stop) {
+  TXP_RETURN_IF_ERROR(Open());
   return Recover(stop);
 }
 

@@ -34,7 +34,9 @@ namespace txpipe::sources::spooldir {
 struct SpoolDirOptions {
   std::string spool_dir;     // required; the folder read (relative: under data_dir)
   std::string topic;         // required; where events go
-  int topic_partitions = 1;  // partitions of `topic` if it must be created
+  // Partitions of `topic` if it must be created; 0 = the pipeline's [broker]
+  // partitions (Context::topic_partitions).
+  int topic_partitions = 0;
   // JSON field whose string value becomes the event key ("account_id");
   // empty = keyless events (spread over partitions by batch).
   std::string key_field;
@@ -82,8 +84,12 @@ class SpoolDirSource : public runtime::Component {
   // (retryable ones are retried with capped backoff). Not thread-safe: one
   // thread runs it.
   base::Status Run(const base::StopFlag& stop) override;
+  std::vector<runtime::TopicUse> Topics() const override;
+  // Validates the options, creates the topics if missing, locks the folder,
+  // loads the tracker markers, opens the producers.
+  base::Status Open() override;
 
-  // For tests: Start() is Run's set-up (validation, topics, recovery);
+  // For tests: Start() is Run's set-up (Open, then recovery);
   // PollOnce() scans the folder once and ingests every settled file.
   // Returns the number of files finished (done or quarantined).
   base::Status Start(const base::StopFlag& stop);
