@@ -52,21 +52,23 @@ base::Result<std::unique_ptr<HttpService>> HttpService::Start(const Pipeline& p,
   so.read_timeout_ms = h.read_timeout_ms;
   so.keep_alive_timeout_ms = h.keep_alive_timeout_ms;
   so.keep_alive_max_requests = 10'000;
-  auto server = io::HttpServer::Start(so);
+  // Every route is in place before the first request is answered (POSTs
+  // that arrive while txpipe starts wait, they never get a 404).
+  auto server = io::HttpServer::Start(so, [&](io::HttpServer& s) {
+    api::ApiContext ctx;
+    ctx.store_path = p.store_path;
+    ctx.broker = broker;
+    ctx.metrics = metrics;
+    ctx.server = &s;
+    ctx.ingest = impl->ingest.get();
+    ctx.live = impl->live.get();
+    ctx.max_streams = static_cast<size_t>(h.max_streams);
+    api::RegisterApi(&s, ctx);
+    web::RegisterDashboard(&s);
+  });
   if (!server.ok()) return server.status();
   impl->server = std::move(server).value();
   impl->host = h.listen.substr(0, h.listen.rfind(':'));
-
-  api::ApiContext ctx;
-  ctx.store_path = p.store_path;
-  ctx.broker = broker;
-  ctx.metrics = metrics;
-  ctx.server = impl->server.get();
-  ctx.ingest = impl->ingest.get();
-  ctx.live = impl->live.get();
-  ctx.max_streams = static_cast<size_t>(h.max_streams);
-  api::RegisterApi(impl->server.get(), ctx);
-  web::RegisterDashboard(impl->server.get());
   return std::unique_ptr<HttpService>(new HttpService(std::move(impl)));
 }
 

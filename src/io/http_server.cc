@@ -712,7 +712,8 @@ void HttpServer::Impl::Dispatch(const httplib::Request& hreq, httplib::Response&
   hres.set_content(std::move(res.body), res.content_type);
 }
 
-base::Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions options) {
+base::Result<std::unique_ptr<HttpServer>> HttpServer::Start(
+    HttpServerOptions options, const std::function<void(HttpServer&)>& routes) {
   std::string host;
   int port = 0;
   TXP_RETURN_IF_ERROR(ParseListen(options.listen, &host, &port));
@@ -902,6 +903,8 @@ base::Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions op
         fmt::format("listen {}: {}", p->options.listen, err ? ErrnoText(err) : "cannot bind"));
   }
   p->server.RaiseBacklog();
+  std::unique_ptr<HttpServer> server(new HttpServer(std::move(impl)));
+  if (routes) routes(*server);  // before the first request is read
   p->thread = std::thread([p] {
     p->server.listen_after_bind();
     p->listen_done = true;
@@ -912,7 +915,7 @@ base::Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions op
     p->thread.join();
     return base::Status::Unavailable(fmt::format("listen {}: cannot accept", p->options.listen));
   }
-  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+  return server;
 }
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

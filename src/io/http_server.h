@@ -122,9 +122,13 @@ class HttpServer {
  public:
   // Validates the options, binds the listening socket (kInvalidArgument for a
   // bad `listen`, kUnavailable when it cannot be bound: "listen
-  // 127.0.0.1:8080: address already in use") and starts serving on threads
-  // of its own. Until routes are added every path gets 404.
-  static base::Result<std::unique_ptr<HttpServer>> Start(HttpServerOptions options);
+  // 127.0.0.1:8080: address already in use"), calls `routes` (which adds
+  // the routes with Get/Post) and only then starts serving on threads of its
+  // own: no request is answered before every route of `routes` is in place
+  // (clients that connect meanwhile wait in the listen backlog). Paths with
+  // no route get 404.
+  static base::Result<std::unique_ptr<HttpServer>> Start(
+      HttpServerOptions options, const std::function<void(HttpServer&)>& routes = nullptr);
 
   // Stops (as Stop()).
   ~HttpServer();

@@ -90,6 +90,31 @@ TEST(HttpServerTest, RoutesByMethodAndPath) {
   EXPECT_EQ(r->body, R"({"a":1})");
 }
 
+// A request sent while Start is adding routes (the socket is bound, the
+// client's connection waits in the backlog) is answered by those routes, not
+// with a 404: txpipe up's POSTs during start-up (issue 10).
+TEST(HttpServerTest, ARequestSentBeforeRoutesAreInIsServedByThem) {
+  int fd = -1;
+  auto server = HttpServer::Start({.listen = "127.0.0.1:0"}, [&](HttpServer& s) {
+    fd = Connect(s.port());
+    const std::string req = "GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    ASSERT_EQ(send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+    // Nothing answers while routes are being added (a server that served
+    // already would answer 404 within this wait; a correct one never does).
+    pollfd pfd{fd, POLLIN, 0};
+    EXPECT_EQ(poll(&pfd, 1, 100), 0);
+    s.Get("/ready", [](const ServerRequest&, ServerResponse& res) { res.body = "ready"; });
+  });
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  ASSERT_GE(fd, 0);
+  std::string answer;
+  char buf[4096];
+  for (ssize_t n; (n = recv(fd, buf, sizeof(buf), 0)) > 0;) answer.append(buf, n);
+  close(fd);
+  EXPECT_THAT(answer, StartsWith("HTTP/1.1 200"));
+  EXPECT_THAT(answer, HasSubstr("\r\n\r\nready"));
+}
+
 TEST(HttpServerTest, HandlerExceptionIs500) {
   auto server = StartServer();
   ASSERT_TRUE(server);
