@@ -134,7 +134,9 @@ TEST_F(PipelineStartTest, CreatorsOfOneTopicAgreeInEitherOrder) {
     ASSERT_TRUE(processor.ok()) << processor.status().ToString();
     std::unique_ptr<api::Ingest> ingest;
     auto open_ingest = [&] {
-      auto i = api::Ingest::Create(broker.get(), &metrics, {.topics = {"car-transactions-logs"}});
+      api::IngestOptions options;
+      options.topics = {"car-transactions-logs"};
+      auto i = api::Ingest::Create(broker.get(), &metrics, options);
       ASSERT_TRUE(i.ok()) << i.status().ToString();
       ingest = std::move(i).value();
     };

@@ -1,166 +1,30 @@
 #include "sinks/store/records.h"
 
-#include <fmt/format.h>
-#include <simdjson.h>
-
-#include <cmath>
+#include <utility>
 
 namespace txpipe::sinks::store {
 
-namespace {
-
-using simdjson::dom::element;
-using simdjson::dom::element_type;
-using simdjson::dom::object;
-
-bool Fail(RecordError* e, const char* reason, std::string message) {
-  e->reason = reason;
-  e->message = std::move(message);
-  return false;
-}
-
-// The value of `key` in `o`, or nullptr-like: returns false when absent.
-bool Find(const object& o, std::string_view key, element* out) {
-  return o.at_key(key).get(*out) == simdjson::SUCCESS;
-}
-
-bool GetString(const object& o, std::string_view key, bool required, std::string* out,
-               RecordError* e) {
-  element v;
-  if (!Find(o, key, &v)) {
-    if (required) return Fail(e, "missing_field", fmt::format("no '{}'", key));
-    return true;
-  }
-  std::string_view s;
-  if (v.get_string().get(s)) {
-    return Fail(e, "wrong_type", fmt::format("field '{}': expected a string", key));
-  }
-  if (required && s.empty()) return Fail(e, "bad_value", fmt::format("field '{}' is empty", key));
-  out->assign(s);
-  return true;
-}
-
-// An integer field; also accepts a double with no fraction (1.795e12).
-bool GetInt(const object& o, std::string_view key, bool required, int64_t* out, RecordError* e) {
-  element v;
-  if (!Find(o, key, &v)) {
-    if (required) return Fail(e, "missing_field", fmt::format("no '{}'", key));
-    return true;
-  }
-  int64_t i = 0;
-  if (v.get_int64().get(i) == simdjson::SUCCESS) {
-    *out = i;
-    return true;
-  }
-  double d = 0;
-  if (v.get_double().get(d) == simdjson::SUCCESS && std::isfinite(d) && d == std::floor(d) &&
-      std::fabs(d) < 9.0e15) {
-    *out = static_cast<int64_t>(d);
-    return true;
-  }
-  return Fail(e, "wrong_type", fmt::format("field '{}': expected an integer", key));
-}
-
-// A string, or a number or boolean kept as its JSON text.
-bool GetScalarText(const object& o, std::string_view key, bool required, std::string* out,
-                   RecordError* e) {
-  element v;
-  if (!Find(o, key, &v)) {
-    if (required) return Fail(e, "missing_field", fmt::format("no '{}'", key));
-    return true;
-  }
-  switch (v.type()) {
-    case element_type::STRING:
-      out->assign(std::string_view(v.get_string().value_unsafe()));
-      return true;
-    case element_type::INT64:
-    case element_type::UINT64:
-    case element_type::DOUBLE:
-    case element_type::BOOL:
-      *out = simdjson::minify(v);
-      return true;
-    default:
-      return Fail(e, "wrong_type", fmt::format("field '{}': expected a string", key));
-  }
-}
-
-bool Parse(simdjson::dom::parser* parser, std::string_view body, object* o, RecordError* e) {
-  element doc;
-  if (auto err = parser->parse(body.data(), body.size()).get(doc)) {
-    return Fail(e, "not_json", fmt::format("not JSON: {}", simdjson::error_message(err)));
-  }
-  if (doc.get_object().get(*o)) return Fail(e, "not_object", "not a JSON object");
-  return true;
-}
-
-}  // namespace
-
-RecordParser::RecordParser() : parser_(std::make_unique<simdjson::dom::parser>()) {}
-RecordParser::~RecordParser() = default;
-
 bool RecordParser::ParseWindow(std::string_view body, WindowRecord* out, RecordError* e) {
-  object o;
-  if (!Parse(parser_.get(), body, &o, e)) return false;
+  codec::WindowRecord w;
+  if (!parser_.ParseWindow(body, &w, e)) return false;
   WindowRecord r;
-  WindowRow& w = r.row;
-  if (!GetString(o, "stream", true, &w.stream, e) || !GetString(o, "window", true, &w.window, e) ||
-      !GetInt(o, "window_ms", true, &w.window_ms, e) ||
-      !GetInt(o, "start_ms", true, &w.start_ms, e) ||
-      !GetString(o, "dimension", true, &w.dimension, e) ||
-      !GetScalarText(o, "value", true, &w.value, e) || !GetInt(o, "count", true, &w.count, e) ||
-      !GetString(o, "schema", false, &r.schema, e) || !GetString(o, "topic", false, &r.topic, e)) {
-    return false;
-  }
-  if (w.window_ms <= 0) {
-    return Fail(e, "bad_value",
-                fmt::format("field 'window_ms': expected > 0, got {}", w.window_ms));
-  }
-  if (w.count < 0) {
-    return Fail(e, "bad_value", fmt::format("field 'count': expected >= 0, got {}", w.count));
-  }
-  w.end_ms = w.start_ms + w.window_ms;
-  if (!GetInt(o, "end_ms", false, &w.end_ms, e)) return false;
-  element fields;
-  if (Find(o, "fields", &fields)) {
-    object f;
-    if (fields.get_object().get(f)) {
-      return Fail(e, "wrong_type", "field 'fields': expected an object");
-    }
-    for (auto [key, value] : f) {
-      if (!value.is_number() && !value.is_null()) {
-        return Fail(e, "wrong_type",
-                    fmt::format("field 'fields.{}': expected a number or null", key));
-      }
-      r.field_names.emplace_back(key);
-    }
-    w.fields_json = simdjson::minify(fields);
-  } else {
-    w.fields_json = "{}";
-  }
+  r.row = {std::move(w.stream), std::move(w.window), w.window_ms,     w.start_ms,
+           w.end_ms,            std::move(w.dimension), std::move(w.value), w.count,
+           std::move(w.fields_json)};
+  r.schema = std::move(w.schema);
+  r.topic = std::move(w.topic);
+  for (auto& [name, value] : w.fields) r.field_names.push_back(std::move(name));
   *out = std::move(r);
   return true;
 }
 
 bool RecordParser::ParseAlert(std::string_view body, AlertRow* out, RecordError* e) {
-  object o;
-  if (!Parse(parser_.get(), body, &o, e)) return false;
-  AlertRow a;
-  if (!GetString(o, "id", true, &a.id, e) || !GetString(o, "rule", true, &a.rule, e) ||
-      !GetInt(o, "time_ms", true, &a.time_ms, e) || !GetString(o, "kind", false, &a.kind, e) ||
-      !GetString(o, "severity", false, &a.severity, e) ||
-      !GetString(o, "stream", false, &a.stream, e) ||
-      !GetString(o, "window", false, &a.window, e) ||
-      !GetInt(o, "window_start_ms", false, &a.window_start_ms, e) ||
-      !GetScalarText(o, "key", false, &a.key, e) ||
-      !GetString(o, "message", false, &a.message, e)) {
-    return false;
-  }
-  element values;
-  if (Find(o, "values", &values)) {
-    if (!values.is_object()) return Fail(e, "wrong_type", "field 'values': expected an object");
-    a.values_json = simdjson::minify(values);
-  }
-  *out = std::move(a);
+  codec::AlertRecord a;
+  if (!parser_.ParseAlert(body, &a, e)) return false;
+  *out = {std::move(a.id),     std::move(a.rule),   std::move(a.kind),
+          std::move(a.severity), std::move(a.stream), a.time_ms,
+          std::move(a.window), a.window_start_ms,   std::move(a.key),
+          std::move(a.values_json), std::move(a.message)};
   return true;
 }
 
