@@ -36,12 +36,33 @@ struct LpField {
   std::string_view s;
   bool b = false;
 
-  static LpField Float(std::string_view key, double v) { return {key, Kind::kFloat, v}; }
-  static LpField Int(std::string_view key, int64_t v) { return {key, Kind::kInt, 0, v}; }
-  static LpField String(std::string_view key, std::string_view v) {
-    return {key, Kind::kString, 0, 0, v};
+  static LpField Float(std::string_view key, double v) {
+    LpField f;
+    f.key = key;
+    f.f = v;
+    return f;
   }
-  static LpField Bool(std::string_view key, bool v) { return {key, Kind::kBool, 0, 0, {}, v}; }
+  static LpField Int(std::string_view key, int64_t v) {
+    LpField f;
+    f.key = key;
+    f.kind = Kind::kInt;
+    f.i = v;
+    return f;
+  }
+  static LpField String(std::string_view key, std::string_view v) {
+    LpField f;
+    f.key = key;
+    f.kind = Kind::kString;
+    f.s = v;
+    return f;
+  }
+  static LpField Bool(std::string_view key, bool v) {
+    LpField f;
+    f.key = key;
+    f.kind = Kind::kBool;
+    f.b = v;
+    return f;
+  }
 };
 
 // Appends one point and its '\n' to `out`. `tags` are sorted by key in place

@@ -6,10 +6,13 @@
 #include <cctype>
 #include <set>
 
+#include "sinks/common/url.h"
+
 namespace txpipe::sinks::webhook {
 
 using base::Status;
 using O = WebhookOptions;
+using common::RedactUrl;
 
 namespace {
 
@@ -23,16 +26,6 @@ std::string Lower(std::string_view s) {
 bool IsTokenChar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) ||
          std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-// Splits "scheme://authority/rest" at its parts; false when it is not that shape.
-bool SplitUrl(std::string_view url, std::string_view* scheme, std::string_view* authority) {
-  const size_t sep = url.find("://");
-  if (sep == std::string_view::npos || sep == 0) return false;
-  *scheme = url.substr(0, sep);
-  std::string_view rest = url.substr(sep + 3);
-  *authority = rest.substr(0, rest.find_first_of("/?#"));
-  return true;
 }
 
 }  // namespace
@@ -68,24 +61,7 @@ const config::OptionTable<WebhookOptions>& WebhookOptionTable() {
 
 Status ValidateWebhookOptions(const WebhookOptions& o) {
   if (o.url.empty()) return Status::InvalidArgument("webhook: 'url' is required");
-  std::string_view scheme, authority;
-  const bool shaped = SplitUrl(o.url, &scheme, &authority);
-  const std::string s = Lower(scheme);
-  if (!shaped || (s != "http" && s != "https")) {
-    return Status::InvalidArgument(fmt::format(
-        "webhook: url: must start with http:// or https://, got '{}'", RedactUrl(o.url)));
-  }
-  const size_t at = authority.rfind('@');
-  const std::string_view host = at == std::string_view::npos ? authority : authority.substr(at + 1);
-  if (host.empty() || host.front() == ':') {
-    return Status::InvalidArgument(fmt::format("webhook: url: no host in '{}'", RedactUrl(o.url)));
-  }
-  for (unsigned char c : o.url) {
-    if (c <= ' ' || c == 0x7f) {
-      return Status::InvalidArgument(
-          "webhook: url: holds a space or control character (percent-encode it)");
-    }
-  }
+  TXP_RETURN_IF_ERROR(common::CheckHttpUrl(o.url, "webhook: url"));
   if (!o.proxy.empty() && o.proxy.find("://") == std::string::npos) {
     return Status::InvalidArgument(fmt::format(
         "webhook: proxy: expected a URL like http://proxy:3128, got '{}'", RedactUrl(o.proxy)));
@@ -139,19 +115,6 @@ int SeverityRank(std::string_view severity) {
   if (severity == "warning") return 1;
   if (severity == "critical") return 2;
   return -1;
-}
-
-std::string RedactUrl(std::string_view url) {
-  std::string_view scheme, authority;
-  if (!SplitUrl(url, &scheme, &authority)) return "<not a URL>";
-  const size_t at = authority.rfind('@');
-  if (at != std::string_view::npos) authority = authority.substr(at + 1);
-  std::string out = fmt::format("{}://{}", scheme, authority);
-  if (url.size() >
-      scheme.size() + 3 + authority.size() + (at == std::string_view::npos ? 0 : at + 1)) {
-    out += "/...";
-  }
-  return out;
 }
 
 }  // namespace txpipe::sinks::webhook

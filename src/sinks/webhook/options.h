@@ -11,6 +11,7 @@
 
 #include "base/status.h"
 #include "config/options.h"
+#include "sinks/common/url.h"
 
 namespace txpipe::sinks::webhook {
 
@@ -60,8 +61,7 @@ base::Status ValidateWebhookOptions(const WebhookOptions& options);
 // 0 info, 1 warning, 2 critical; -1 for anything else.
 int SeverityRank(std::string_view severity);
 
-// The URL without what may be secret: "https://hooks.example.com/..." (scheme,
-// host and port; no user info, path or query). For logs.
-std::string RedactUrl(std::string_view url);
+// The URL without its secrets, for logs (sinks/common/url.h).
+using common::RedactUrl;
 
 }  // namespace txpipe::sinks::webhook
