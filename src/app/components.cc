@@ -7,6 +7,8 @@
 #include "processors/analytics/processor.h"
 #include "sinks/archive/archive_sink.h"
 #include "sinks/archive/options.h"
+#include "sinks/influxdb/influxdb_sink.h"
+#include "sinks/influxdb/options.h"
 #include "sinks/store/options.h"
 #include "sinks/store/store_sink.h"
 #include "sinks/webhook/options.h"
@@ -76,6 +78,9 @@ const std::vector<ComponentType>& BuiltinComponents() {
           &sinks::archive::ValidateArchiveOptions),
       Make<sinks::store::StoreOptions, sinks::store::StoreSink>(
           "sink", "store", &sinks::store::StoreOptionTable, &sinks::store::ValidateStoreOptions),
+      Make<sinks::influxdb::InfluxOptions, sinks::influxdb::InfluxSink>(
+          "sink", "influxdb", &sinks::influxdb::InfluxOptionTable,
+          &sinks::influxdb::ValidateInfluxOptions),
       Make<sinks::webhook::WebhookOptions, sinks::webhook::WebhookSink>(
           "sink", "webhook", &sinks::webhook::WebhookOptionTable,
           &sinks::webhook::ValidateWebhookOptions),

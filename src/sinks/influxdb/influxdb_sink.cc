@@ -138,7 +138,14 @@ Result<size_t> InfluxSink::PollOnce(int64_t timeout_ms) {
         (current_.first_at_us + options_.batch_timeout_ms * 1000 - now) / 1000, 0, timeout_ms);
   }
   size_t read = 0;
+  Status seek_error;
   auto r = consumer_->Poll(wait, [&](const runtime::Message& m) {
+    if (current_.origins.size() >= static_cast<size_t>(options_.batch_max_lines)) {
+      // The batch is full: the rest of this poll is read again next time.
+      Status s = consumer_->Seek(*m.tp, m.offset);
+      if (!s.ok() && seek_error.ok()) seek_error = s;
+      return;
+    }
     ++read;
     if (current_.records++ == 0) current_.first_at_us = ctx_.clock->MonotonicMicros();
     current_.next_offsets[*m.tp] = m.offset + 1;
@@ -160,6 +167,7 @@ Result<size_t> InfluxSink::PollOnce(int64_t timeout_ms) {
     }
   });
   if (!r.ok()) return r.status();
+  TXP_RETURN_IF_ERROR(seek_error);
   if (Due(ctx_.clock->MonotonicMicros())) Hand();
   return read;
 }
@@ -288,7 +296,7 @@ bool InfluxSink::Deliver(Batch& b, size_t from, size_t to) {
     Record(o, to - from);
     switch (o.kind) {
       case Kind::kWritten:
-        if (backoff_.attempts() > 0 || up_->value() == 0) {
+        if (failed_before) {
           TXP_LOG_INFO("influxdb {}: {} takes writes again", ctx_.name, writer_->shown_url());
         }
         backoff_.Reset();
