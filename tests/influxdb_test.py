@@ -347,6 +347,49 @@ topics = ["finance-http"]
         self.assertEqual(self.counts(), self.expected())
 
 
+class UpWithInfluxdbTest(unittest.TestCase):
+    """`txpipe up --influxdb URL`: the running demo writes into a user's InfluxDB."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="txpipe_up_influx_")
+        self.influxd = Influxd(os.path.join(self.tmp.name, "influxd"))
+        self.influxd.start()
+
+    def tearDown(self):
+        self.influxd.stop()
+        self.tmp.cleanup()
+
+    def test_up_writes_both_streams_windows_and_events(self):
+        log_path = os.path.join(self.tmp.name, "up.log")
+        with open(log_path, "wb") as log:
+            p = subprocess.Popen([TXPIPE, "up", "--data-dir", os.path.join(self.tmp.name, "d"),
+                                  "--listen", "127.0.0.1:0", "--rate", "200", "--car-rate", "50",
+                                  "--influxdb", self.influxd.url, "--influxdb-database", "demo"],
+                                 stdout=log, stderr=log)
+        try:
+            q = self.influxd.scalar
+            wait_for(lambda: q("demo", "SELECT count(amount) FROM finance_transactions") > 0 and
+                     q("demo", "SELECT count(price) FROM car_transactions") > 0 and
+                     q("demo", "SELECT count(\"count\") FROM finance_windows") > 0 and
+                     q("demo", "SELECT count(\"count\") FROM cars_windows") > 0, 120,
+                     "txpipe up to write both streams and their windows")
+        finally:
+            p.send_signal(signal.SIGINT)
+            rc = p.wait(timeout=120)
+        with open(log_path, errors="replace") as f:
+            self.assertEqual(rc, 0, f.read()[-3000:])
+
+    def test_a_v2_target_without_a_token_says_so(self):
+        env = {k: v for k, v in os.environ.items() if k != "INFLUX_TOKEN"}
+        r = subprocess.run([TXPIPE, "up", "--data-dir", os.path.join(self.tmp.name, "d"),
+                            "--listen", "127.0.0.1:0", "--no-generate", "--influxdb",
+                            self.influxd.url, "--influxdb-org", "o", "--influxdb-bucket", "b"],
+                           capture_output=True, timeout=120, env=env)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("sinks.influxdb: cannot start: influxdb: token_env: environment variable "
+                      "INFLUX_TOKEN is not set", r.stderr.decode())
+
+
 if __name__ == "__main__":
     TXPIPE = os.path.abspath(sys.argv.pop(1))
     unittest.main(verbosity=2)

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -33,7 +35,71 @@ struct UpFlags {
   double car_rate = 5;
   bool no_generate = false;
   std::optional<std::string> listen;  // else [http] listen of the config
+  // --influxdb: also write windows, alerts and raw events to this InfluxDB.
+  std::string influxdb;
+  std::string influxdb_database = "txpipe";  // v1
+  std::string influxdb_org, influxdb_bucket;  // v2 (token from INFLUX_TOKEN)
+  std::string influxdb_per_event = "lean";
 };
+
+// A TOML basic string: "text", with quotes and backslashes escaped.
+std::string TomlString(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + '"';
+}
+
+// The [sinks.influxdb] that --influxdb adds: every analytics processor's
+// input, windows and alerts topics, as lean points (docs/influxdb.md).
+base::Status AddInfluxSink(const UpFlags& f, config::Node* root) {
+  std::vector<std::string> topics;
+  auto add = [&](const std::string& t) {
+    if (std::find(topics.begin(), topics.end(), t) == topics.end()) topics.push_back(t);
+  };
+  if (const config::Node* procs = root->Get("processors"); procs && procs->is_table()) {
+    for (const auto& [name, node] : procs->as_table()) {
+      auto str = [&](const char* key, std::string dflt) {
+        const config::Node* n = node.Get(key);
+        return n && n->is_string() ? n->as_string() : dflt;
+      };
+      if (str("type", "") != "analytics") continue;
+      const std::string topic = str("topic", "");
+      if (topic.empty()) continue;
+      add(str("windows_topic", topic + ".windows"));
+      add(str("alerts_topic", "alerts"));
+      add(topic);
+    }
+  }
+  if (topics.empty()) {
+    return base::Status::InvalidArgument(
+        "--influxdb: the config has no analytics processor, so nothing to write");
+  }
+  std::string toml = "[sinks.influxdb]\ntype = \"influxdb\"\ntopics = [";
+  for (size_t i = 0; i < topics.size(); ++i) toml += (i ? ", " : "") + TomlString(topics[i]);
+  toml += "]\nurl = " + TomlString(f.influxdb) + "\n";
+  toml += "per_event = " + TomlString(f.influxdb_per_event) + "\n";
+  if (!f.influxdb_org.empty()) {
+    toml += "api = \"v2\"\norg = " + TomlString(f.influxdb_org) +
+            "\nbucket = " + TomlString(f.influxdb_bucket) + "\ntoken_env = \"INFLUX_TOKEN\"\n";
+  } else {
+    toml += "database = " + TomlString(f.influxdb_database) + "\ncreate_database = true\n";
+    if (const char* t = std::getenv("INFLUX_TOKEN"); t && *t) toml += "token_env = \"INFLUX_TOKEN\"\n";
+  }
+  auto extra = config::ParseToml(toml, "txpipe up --influxdb");
+  if (!extra.ok()) return extra.status();
+  config::Node::Table& top = root->as_table();
+  auto sinks = top.find("sinks");
+  if (sinks == top.end()) sinks = top.emplace("sinks", config::Node::MakeTable("sinks")).first;
+  if (!sinks->second.is_table() || sinks->second.Get("influxdb")) {
+    return base::Status::InvalidArgument(
+        "--influxdb: the config already has a [sinks.influxdb]; rename it or drop the flag");
+  }
+  sinks->second.Set("influxdb", *extra->Get("sinks")->Get("influxdb"));
+  return base::Status::OK();
+}
 
 // The spool folder of the first spooldir source that reads `topic`.
 std::string SpoolFolderFor(const config::Node& root, const std::string& data_dir,
@@ -141,6 +207,12 @@ int RunUp(const UpFlags& f) {
   }
   if (!f.data_dir.empty()) {
     root->Set("data_dir", config::Node::String(f.data_dir, "data_dir"));
+  }
+  if (!f.influxdb.empty()) {
+    if (base::Status s = AddInfluxSink(f, &*root); !s.ok()) {
+      fmt::print(stderr, "txpipe up: {}\n", s.message());
+      return kExitUsage;
+    }
   }
   auto p = ParsePipeline(*root);
   if (!p.ok()) {
@@ -254,6 +326,27 @@ Command AddUp(CLI::App& app) {
       ->default_str("5")
       ->check(CLI::Range(0.0, 1e6));
   cmd->add_flag("--no-generate", flags->no_generate, "Do not run the generators");
+  auto* influx = cmd->add_option("--influxdb", flags->influxdb,
+                                 "Also write windows, alerts and events to this InfluxDB "
+                                 "(http://HOST:8086; docs/influxdb.md)");
+  cmd->add_option("--influxdb-database", flags->influxdb_database,
+                  "InfluxDB 1.x database (created if missing)")
+      ->default_str("txpipe")
+      ->needs(influx);
+  auto* org = cmd->add_option("--influxdb-org", flags->influxdb_org,
+                              "InfluxDB 2.x / Cloud organization (token from INFLUX_TOKEN)")
+                  ->needs(influx);
+  auto* bucket =
+      cmd->add_option("--influxdb-bucket", flags->influxdb_bucket, "InfluxDB 2.x / Cloud bucket")
+          ->needs(influx);
+  org->needs(bucket);
+  bucket->needs(org);
+  cmd->add_option("--influxdb-per-event", flags->influxdb_per_event,
+                  "Raw events: off, lean (low-cardinality tags) or seed (the seed's "
+                  "finance_transaction_data)")
+      ->default_str("lean")
+      ->check(CLI::IsMember({"off", "lean", "seed"}))
+      ->needs(influx);
   cmd->add_option("--listen", flags->listen,
                   "HTTP address of the dashboard and API (HOST:PORT; port 0 = any free one; "
                   "\"\" = no server). Default: [http] listen, 127.0.0.1:8080");
