@@ -127,6 +127,14 @@ class Api {
       res.body = "not ready: no broker\n";
       return;
     }
+    if (auto problems = ctx_.metrics->Problems(); !problems.empty()) {
+      res.status = 503;
+      res.body.clear();
+      for (const auto& [component, problem] : problems) {
+        res.body += fmt::format("not ready: {}: {}\n", component, problem);
+      }
+      return;
+    }
     res.body = "ready\n";
   }
 

@@ -199,6 +199,17 @@ TEST_F(ApiTest, ReadyzWantsTheStoreAndTheBroker) {
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->body, "ready\n");
 
+  // A component that reports a problem makes it not ready, until it clears it.
+  metrics_.SetProblem("sinks.influx", "http://h:8086/... answers HTTP 401: unauthorized");
+  r = Get("/readyz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->body, "not ready: sinks.influx: http://h:8086/... answers HTTP 401: unauthorized\n");
+  metrics_.SetProblem("sinks.influx", "");
+  r = Get("/readyz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+
   auto server = io::HttpServer::Start({.listen = "127.0.0.1:0"});
   ASSERT_TRUE(server.ok());
   RegisterApi(server->get(), {.store_path = store_path_});

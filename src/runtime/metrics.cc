@@ -148,4 +148,18 @@ std::string Metrics::Prometheus() const {
   return out;
 }
 
+void Metrics::SetProblem(const std::string& component, std::string problem) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (problem.empty()) {
+    problems_.erase(component);
+  } else {
+    problems_[component] = std::move(problem);
+  }
+}
+
+std::map<std::string, std::string> Metrics::Problems() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return problems_;
+}
+
 }  // namespace txpipe::runtime

@@ -2,6 +2,8 @@
 // format for GET /metrics. Names are prefixed txpipe_ by convention and
 // counters end in _total. Getting a metric takes a lock; updating one is a
 // relaxed atomic add, so components keep the pointer and bump it in hot loops.
+// The registry also holds what components say of their health (for /readyz):
+// it travels wherever metrics do.
 #pragma once
 
 #include <atomic>
@@ -85,6 +87,13 @@ class Metrics {
   // Prometheus text exposition format, version 0.0.4.
   std::string Prometheus() const;
 
+  // Health: a component that cannot do its work (its peer refuses the
+  // credentials, say) reports a problem; "" clears it. /readyz answers 503
+  // and names the problems while there are any.
+  void SetProblem(const std::string& component, std::string problem);
+  // component -> problem, for those that have one.
+  std::map<std::string, std::string> Problems() const;
+
  private:
   struct Family {
     std::string help;
@@ -95,6 +104,7 @@ class Metrics {
   };
   mutable std::mutex mu_;
   std::map<std::string, Family> families_;
+  std::map<std::string, std::string> problems_;
 };
 
 }  // namespace txpipe::runtime

@@ -301,6 +301,7 @@ bool InfluxSink::Deliver(Batch& b, size_t from, size_t to) {
         }
         backoff_.Reset();
         up_->Set(1);
+        if (failed_before) ctx_.metrics->SetProblem(ProblemName(), "");
         return true;
       case Kind::kBadLines:
       case Kind::kTooLarge:
@@ -334,6 +335,10 @@ bool InfluxSink::Deliver(Batch& b, size_t from, size_t to) {
       case Kind::kFailed: {
         up_->Set(0);
         if (quit_.requested()) return false;
+        ctx_.metrics->SetProblem(
+            ProblemName(), fmt::format("{} answers {}: nothing is written (the data waits in the "
+                                       "log)",
+                                       writer_->shown_url(), Describe(o)));
         TXP_LOG_ERROR("influxdb {}: {}: {}; {}. Nothing is written until this is fixed (tried "
                       "again every {} s; the data waits in the log)",
                       ctx_.name, writer_->shown_url(), Describe(o),

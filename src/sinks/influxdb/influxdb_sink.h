@@ -96,6 +96,8 @@ class InfluxSink : public runtime::Component {
   // Waits `ms` on the sender thread; false when Close asked it to stop.
   bool SenderWait(int64_t ms);
   void Record(const WriteOutcome& o, size_t lines);
+  // "sinks.NAME", as /readyz names it.
+  std::string ProblemName() const { return "sinks." + ctx_.name; }
 
   InfluxOptions options_;
   runtime::Context ctx_;

@@ -399,6 +399,8 @@ TEST_F(InfluxSinkTest, RefusedCredentialsStopWritingAndKeepTheData) {
   }));
   EXPECT_EQ(influx_.authorization(), "Token s3cret");
   EXPECT_EQ(metrics_.gauge("txpipe_influxdb_up", "", {{"sink", "influx"}})->value(), 0);
+  ASSERT_TRUE(Eventually([&] { return metrics_.Problems().count("sinks.influx") == 1; }));
+  EXPECT_THAT(metrics_.Problems()["sinks.influx"], HasSubstr("HTTP 401: authorization failed"));
   StopSink();  // prompt: the sink does not wait out its minute before trying again
   EXPECT_EQ(Committed(), 0u);  // the data waits in the log
   EXPECT_TRUE(DeadLetters().empty());
