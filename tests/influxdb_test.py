@@ -390,6 +390,93 @@ class UpWithInfluxdbTest(unittest.TestCase):
                       "INFLUX_TOKEN is not set", r.stderr.decode())
 
 
+class VictoriaMetricsTest(unittest.TestCase):
+    """The v2 write API (/api/v2/write?org=&bucket=, Authorization: Token) against
+    VictoriaMetrics (Debian `victoria-metrics`), read back through its export API."""
+
+    def setUp(self):
+        if shutil.which("victoria-metrics") is None:
+            raise AssertionError("victoria-metrics is missing: scripts/setup installs it")
+        self.tmp = tempfile.TemporaryDirectory(prefix="txpipe_vm_")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(os.path.join(self.tmp.name, "vm.log"), "wb")
+        self.vm = subprocess.Popen(["victoria-metrics", f"-httpListenAddr=127.0.0.1:{self.port}",
+                                    f"-storageDataPath={self.tmp.name}/vm",
+                                    "-loggerLevel=WARN"], stdout=self.log, stderr=self.log)
+
+        def ready():
+            if self.vm.poll() is not None:
+                raise AssertionError(f"victoria-metrics exited {self.vm.returncode}")
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=2) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+        wait_for(ready, 60, "victoria-metrics to answer /health")
+
+    def tearDown(self):
+        self.vm.send_signal(signal.SIGTERM)
+        try:
+            self.vm.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.vm.kill()
+            self.vm.wait()
+        self.log.close()
+        self.tmp.cleanup()
+
+    def samples(self, metric):
+        """Samples of `metric` VictoriaMetrics holds now (flushed first)."""
+        with urllib.request.urlopen(self.url + "/internal/force_flush", timeout=10):
+            pass
+        end = int(time.time()) + 3600
+        query = urllib.parse.urlencode({"match[]": metric, "start": 0, "end": end})
+        with urllib.request.urlopen(f"{self.url}/api/v1/export?{query}", timeout=30) as r:
+            return sum(len(json.loads(line)["values"]) for line in r.read().decode().splitlines()
+                       if line.strip())
+
+    def test_v2_writes_every_event(self):
+        # VictoriaMetrics drops samples older than its retention (a month): recent events.
+        start = time.strftime("%Y-%m-%dT%H:00:00Z", time.gmtime(time.time() - 3600))
+        data = os.path.join(self.tmp.name, "data")
+        os.makedirs(os.path.join(data, "spool"))
+        count = 5_000
+        r = run("generate", "finance", "--out", os.path.join(data, "spool"), "--rate", "max",
+                "--count", str(count), "--seed", "3", "--start", start, "--no-fsync", "-q")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        config = os.path.join(self.tmp.name, "p.toml")
+        with open(config, "w") as f:
+            f.write(f"""
+data_dir = "{data}"
+[sources.files]
+type = "spooldir"
+spool_dir = "spool"
+topic = "finance"
+min_file_age_ms = 0
+[sinks.vm]
+type = "influxdb"
+topics = ["finance"]
+url = "{self.url}"
+api = "v2"
+org = "txpipe"
+bucket = "kafka-finance"
+token_env = "TXPIPE_VM_TOKEN"
+""")
+        env = dict(os.environ, TXPIPE_VM_TOKEN="any")
+        log_path = os.path.join(self.tmp.name, "txpipe.log")
+        with open(log_path, "wb") as log:
+            p = subprocess.Popen([TXPIPE, "run", "-c", config], stdout=log, stderr=log, env=env)
+        try:
+            wait_for(lambda: self.samples("finance_transactions_amount") == count, 120,
+                     f"{count} samples of finance_transactions_amount")
+        finally:
+            p.send_signal(signal.SIGINT)
+            rc = p.wait(timeout=120)
+        with open(log_path, errors="replace") as f:
+            self.assertEqual(rc, 0, f.read()[-3000:])
+        self.assertEqual(self.samples("finance_transactions_customer_age"), count)
+
+
 if __name__ == "__main__":
     TXPIPE = os.path.abspath(sys.argv.pop(1))
     unittest.main(verbosity=2)
