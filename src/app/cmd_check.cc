@@ -89,6 +89,11 @@ int RunCheck(const CheckFlags& f) {
       fmt::print(stderr, "txpipe check: {}\n", p.status().message());
       return kExitUsage;
     }
+    for (const auto& c : p->components) {
+      for (const auto& w : c.warnings) {
+        fmt::print(stderr, "{}: warning: {}s.{}: {}\n", f.config, c.kind, c.name, w);
+      }
+    }
     if (!f.quiet) {
       fmt::print("{}: ok: data_dir {}, broker {}, {} components\n", f.config, p->data_dir,
                  p->broker.type, p->components.size());

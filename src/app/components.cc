@@ -24,11 +24,18 @@ namespace {
 template <typename Options, typename ComponentT>
 ComponentType Make(std::string kind, std::string type,
                    const config::OptionTable<Options>& (*table)(),
-                   base::Status (*validate)(const Options&)) {
+                   base::Status (*validate)(const Options&),
+                   std::vector<std::string> (*warnings)(const Options&) = nullptr) {
   ComponentType c;
   c.kind = std::move(kind);
   c.type = std::move(type);
   c.describe = [table] { return table().Describe(); };
+  if (warnings) {
+    c.warnings = [table, warnings](const config::Node& node) {
+      Options o;
+      return table().Parse(node, &o).ok() ? warnings(o) : std::vector<std::string>{};
+    };
+  }
   c.parse = [table, validate](const config::Node& node) -> base::Result<ComponentFactory> {
     Options o;
     TXP_RETURN_IF_ERROR(table().Parse(node, &o));
@@ -80,7 +87,7 @@ const std::vector<ComponentType>& BuiltinComponents() {
           "sink", "store", &sinks::store::StoreOptionTable, &sinks::store::ValidateStoreOptions),
       Make<sinks::influxdb::InfluxOptions, sinks::influxdb::InfluxSink>(
           "sink", "influxdb", &sinks::influxdb::InfluxOptionTable,
-          &sinks::influxdb::ValidateInfluxOptions),
+          &sinks::influxdb::ValidateInfluxOptions, &sinks::influxdb::InfluxWarnings),
       Make<sinks::webhook::WebhookOptions, sinks::webhook::WebhookSink>(
           "sink", "webhook", &sinks::webhook::WebhookOptionTable,
           &sinks::webhook::ValidateWebhookOptions),

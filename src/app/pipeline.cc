@@ -142,6 +142,7 @@ Result<Pipeline> ParsePipeline(const config::Node& root) {
       auto factory = ct->parse(node);
       if (!factory.ok()) return factory.status();
       spec.factory = std::move(factory).value();
+      if (ct->warnings) spec.warnings = ct->warnings(node);
       p.components.push_back(std::move(spec));
       ++count;
     }

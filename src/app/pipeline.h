@@ -62,6 +62,9 @@ struct ComponentType {
   std::function<std::string()> describe;
   // Validates the options (no I/O) and returns a factory for the component.
   std::function<base::Result<ComponentFactory>(const config::Node& options)> parse;
+  // Valid options that are likely a mistake (txpipe check prints them); may
+  // be unset.
+  std::function<std::vector<std::string>(const config::Node& options)> warnings;
 };
 
 // The one explicit list of built-in components (components.cc).
@@ -72,6 +75,7 @@ struct ComponentSpec {
   std::string name;
   std::string type;
   ComponentFactory factory;
+  std::vector<std::string> warnings;  // ComponentType::warnings
 };
 
 struct Pipeline {

@@ -92,4 +92,21 @@ Status ValidateInfluxOptions(const InfluxOptions& o) {
   return Status::OK();
 }
 
+std::vector<std::string> InfluxWarnings(const InfluxOptions& o) {
+  std::vector<std::string> out;
+  if (o.per_event != "seed") return out;
+  for (const auto& t : o.topics) {
+    if (t == o.alerts_topic || t.ends_with(".windows")) continue;
+    out.push_back(fmt::format(
+        "per_event = \"seed\" tags each point of '{}' with its transaction_id and account_id: "
+        "one series per transaction. InfluxDB 1.x refuses writes past max-series-per-database "
+        "(1,000,000) and max-values-per-tag (100,000); InfluxDB Cloud's free plan past 10,000 "
+        "series. Keep \"lean\" unless Grafana panels need the seed's "
+        "finance_transaction_data",
+        t));
+    break;
+  }
+  return out;
+}
+
 }  // namespace txpipe::sinks::influxdb

@@ -74,4 +74,7 @@ const config::OptionTable<InfluxOptions>& InfluxOptionTable();
 // Checks what the table cannot check alone. Pure: reads no environment.
 base::Status ValidateInfluxOptions(const InfluxOptions& options);
 
+// Valid options that are likely a mistake, one line each (txpipe check).
+std::vector<std::string> InfluxWarnings(const InfluxOptions& options);
+
 }  // namespace txpipe::sinks::influxdb
