@@ -112,8 +112,16 @@ bool InfluxSink::Due(int64_t now_us) const {
 }
 
 bool InfluxSink::Hand() {
+  {
+    std::lock_guard l(mu_);
+    if (slot_) return false;
+  }
+  // Only this thread fills the slot: it is still free.
+  if (options_.gzip && current_.gzipped.empty() && !current_.lines.empty() &&
+      !Gzip(current_.lines, 1, &current_.gzipped).ok()) {
+    current_.gzipped.clear();  // the sender compresses it then
+  }
   std::lock_guard l(mu_);
-  if (slot_) return false;
   slot_ = std::move(current_);
   current_ = Batch{};
   cv_.notify_all();
@@ -290,9 +298,13 @@ bool InfluxSink::Deliver(Batch& b, size_t from, size_t to) {
   }
   const size_t begin = b.origins[from].begin, end = b.origins[to - 1].end;
   const std::string_view body(b.lines.data() + begin, end - begin);
+  // The whole batch goes compressed as the Run thread packed it; parts (after
+  // a 400 or 413) are compressed here.
+  const std::string_view packed =
+      from == 0 && to == b.origins.size() ? std::string_view(b.gzipped) : std::string_view();
   bool failed_before = false;
   while (true) {
-    WriteOutcome o = writer_->Write(body, failed_before ? &quit_ : nullptr);
+    WriteOutcome o = writer_->Write(body, failed_before ? &quit_ : nullptr, packed);
     Record(o, to - from);
     switch (o.kind) {
       case Kind::kWritten:

@@ -78,6 +78,7 @@ class InfluxSink : public runtime::Component {
   };
   struct Batch {
     std::string lines;
+    std::string gzipped;  // `lines` compressed (gzip = true), made before the handover
     std::vector<Line> origins;
     std::vector<DeadLetter> dead;  // records that could not be encoded, then lines refused
     std::map<runtime::TopicPartition, uint64_t> next_offsets;
@@ -87,7 +88,8 @@ class InfluxSink : public runtime::Component {
   };
 
   bool Due(int64_t now_us) const;
-  // Moves current_ to the sender's slot when it is free.
+  // Moves current_ to the sender's slot when it is free; compresses it first
+  // (here, on the Run thread: the sender only sends).
   bool Hand();
   base::Status ApplyFinished();
   void SenderLoop();

@@ -145,8 +145,9 @@ Result<std::unique_ptr<Writer>> Writer::Create(const InfluxOptions& o, Credentia
 
 Writer::~Writer() = default;
 
-WriteOutcome Writer::Write(std::string_view lines, const base::StopFlag* cancel) {
-  return Post(write_url_, lines, options_.gzip, cancel);
+WriteOutcome Writer::Write(std::string_view lines, const base::StopFlag* cancel,
+                           std::string_view gzipped) {
+  return Post(write_url_, lines, options_.gzip, cancel, gzipped);
 }
 
 WriteOutcome Writer::CreateDatabase(const base::StopFlag* cancel) {
@@ -154,10 +155,13 @@ WriteOutcome Writer::CreateDatabase(const base::StopFlag* cancel) {
 }
 
 WriteOutcome Writer::Post(const std::string& url, std::string_view body, bool compress,
-                          const base::StopFlag* cancel) {
+                          const base::StopFlag* cancel, std::string_view gzipped) {
   io::HttpHeaders headers = headers_;
   std::string_view sent = body;
-  if (compress) {
+  if (compress && !gzipped.empty()) {
+    sent = gzipped;
+    headers.emplace_back("Content-Encoding", "gzip");
+  } else if (compress) {
     Status s = Gzip(body, 1, &gzip_buf_);
     if (!s.ok()) {
       WriteOutcome failed;

@@ -54,8 +54,10 @@ class Writer {
   ~Writer();
 
   // Writes `lines` (whole lines, each ending in '\n'). `cancel` aborts a
-  // request in flight (kRetry then).
-  WriteOutcome Write(std::string_view lines, const base::StopFlag* cancel);
+  // request in flight (kRetry then). `gzipped`, when not empty, is `lines`
+  // compressed already (Gzip, level 1), sent as it is when gzip is on.
+  WriteOutcome Write(std::string_view lines, const base::StopFlag* cancel,
+                     std::string_view gzipped = {});
   // v1: CREATE DATABASE (idempotent in InfluxDB).
   WriteOutcome CreateDatabase(const base::StopFlag* cancel);
   // The write URL without secrets (for logs).
@@ -66,7 +68,7 @@ class Writer {
  private:
   Writer() = default;
   WriteOutcome Post(const std::string& url, std::string_view body, bool compress,
-                    const base::StopFlag* cancel);
+                    const base::StopFlag* cancel, std::string_view gzipped = {});
 
   InfluxOptions options_;
   base::Clock* clock_ = nullptr;
