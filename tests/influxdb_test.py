@@ -373,11 +373,30 @@ class UpWithInfluxdbTest(unittest.TestCase):
                      q("demo", "SELECT count(\"count\") FROM finance_windows") > 0 and
                      q("demo", "SELECT count(\"count\") FROM cars_windows") > 0, 120,
                      "txpipe up to write both streams and their windows")
+            # The dashboard's pipeline panel shows the sink from the live feed's metrics.
+            port = re.search(r"serving http://127\.0\.0\.1:(\d+)/", open(log_path).read()).group(1)
+            stats = self.live_stats(int(port))
+            names = {(m["name"], m["labels"].get("sink")) for m in stats["metrics"]}
+            self.assertIn(("txpipe_influxdb_points_total", "influxdb"), names)
+            self.assertIn(("txpipe_influxdb_up", "influxdb"), names)
+            self.assertIn("influxdb-influxdb", {l["group"] for l in stats["stats"]["lag"]})
         finally:
             p.send_signal(signal.SIGINT)
             rc = p.wait(timeout=120)
         with open(log_path, errors="replace") as f:
             self.assertEqual(rc, 0, f.read()[-3000:])
+
+    def live_stats(self, port):
+        """The first `stats` event of GET /api/v1/live."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/live", timeout=30) as r:
+            event = None
+            for raw in r:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: ") and event == "stats":
+                    return json.loads(line[6:])
+        raise AssertionError("no stats event")
 
     def test_a_v2_target_without_a_token_says_so(self):
         env = {k: v for k, v in os.environ.items() if k != "INFLUX_TOKEN"}

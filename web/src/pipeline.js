@@ -1,6 +1,6 @@
 // The pipeline section: events/s per topic (a chart of the stats the live
 // feed sends every 2 s), consumer lag, rejects by reason, and what the
-// archive sink has written (from the live feed's metrics).
+// archive and InfluxDB sinks have written (from the live feed's metrics).
 
 import {getJson, isTransient} from './api.js';
 import {TimeChart} from './charts.js';
@@ -102,10 +102,21 @@ export class PipelinePanel {
     const m = metrics ?? [];
     const value = (v, format) => (metrics ? format(v) : '–');
     const kpi = (v, label) => h('div', {class: 'kpi'}, h('div', {class: 'kpi-value'}, v), h('div', {class: 'kpi-label'}, label));
+    // InfluxDB sinks (docs/influxdb.md), when the pipeline has any: one
+    // tile per sink with the points InfluxDB took, and whether it takes writes.
+    const influx = m.filter((x) => x.name === 'txpipe_influxdb_up').map((up) => {
+      const sink = up.labels.sink;
+      const points = m.find((x) => x.name === 'txpipe_influxdb_points_total' && x.labels.sink === sink);
+      const state = up.value === 1 ? 'up' : points && points.value > 0 ? 'retrying' : 'not yet written';
+      return h('div', {class: 'kpi', 'data-influxdb-sink': sink},
+        h('div', {class: 'kpi-value'}, num(points ? points.value : 0)),
+        h('div', {class: 'kpi-label'}, `InfluxDB points, sink ${sink} (${state})`));
+    });
     fill(this.kpis,
       kpi(value(metricSum(m, 'txpipe_archive_files_total'), num), 'archive files written'),
       kpi(value(metricSum(m, 'txpipe_archive_bytes_total'), bytes), 'archived'),
       kpi(value(metricSum(m, 'txpipe_processor_events_total'), num), 'events processed'),
-      kpi(value(metricMax(m, 'txpipe_processor_watermark_lag_ms'), duration), 'watermark lag'));
+      kpi(value(metricMax(m, 'txpipe_processor_watermark_lag_ms'), duration), 'watermark lag'),
+      ...influx);
   }
 }
