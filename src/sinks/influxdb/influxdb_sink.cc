@@ -39,6 +39,8 @@ InfluxSink::InfluxSink(InfluxOptions options, runtime::Context context)
                                     "Offset commits that failed (tried again)", l);
   up_ = m->gauge("txpipe_influxdb_up",
                  "1 while InfluxDB takes writes, 0 while they are retried or refused", l);
+  last_error_ = m->gauge("txpipe_influxdb_last_error_timestamp_seconds",
+                         "When a write last failed (not 2xx, or no answer); 0 = never", l);
 }
 
 InfluxSink::~InfluxSink() {
@@ -278,7 +280,11 @@ void InfluxSink::Record(const WriteOutcome& o, size_t lines) {
                 {{"sink", ctx_.name}, {"status", o.status ? std::to_string(o.status) : "none"}})
       ->Add();
   bytes_total_->Add(writer_->last_body_bytes());
-  if (o.kind == Kind::kWritten) points_total_->Add(lines);
+  if (o.kind == Kind::kWritten) {
+    points_total_->Add(lines);
+  } else {
+    last_error_->Set(ctx_.clock->NowMicros() / 1'000'000);
+  }
 }
 
 bool InfluxSink::Deliver(Batch& b, size_t from, size_t to) {

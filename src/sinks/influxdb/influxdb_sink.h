@@ -129,6 +129,7 @@ class InfluxSink : public runtime::Component {
   runtime::Counter* retries_total_ = nullptr;
   runtime::Counter* commit_errors_total_ = nullptr;
   runtime::Gauge* up_ = nullptr;
+  runtime::Gauge* last_error_ = nullptr;  // unix seconds of the last answer that was not 2xx
 };
 
 }  // namespace txpipe::sinks::influxdb

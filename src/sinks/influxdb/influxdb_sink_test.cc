@@ -326,6 +326,9 @@ TEST_F(InfluxSinkTest, RetriesTooManyRequestsAndServerErrorsWithoutLoss) {
   ASSERT_TRUE(Eventually([&] { return Committed() == 100; }));
   EXPECT_EQ(influx_.points(), 100u);
   EXPECT_EQ(Counter("txpipe_influxdb_retries_total"), 3u);
+  EXPECT_GT(metrics_.gauge("txpipe_influxdb_last_error_timestamp_seconds", "", {{"sink", "influx"}})
+                ->value(),
+            0);
   EXPECT_EQ(Counter("txpipe_influxdb_requests_total", {{"sink", "influx"}, {"status", "429"}}),
             1u);
   EXPECT_TRUE(DeadLetters().empty());
