@@ -36,7 +36,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,9 @@ import unittest
 import urllib.error
 import urllib.parse
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from testlib import Influxd, die_with_parent, free_ports, http, wait_for  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEPLOY = os.path.join(ROOT, "deploy", "grafana")
@@ -57,49 +59,6 @@ RANGE_MS = 3600 * 1000          # the dashboards' time range in this test: the l
 MAX_DATA_POINTS = 1000          # ~ a panel's width in pixels (Grafana's maxDataPoints)
 MIN_INTERVAL_MS = 10_000        # the datasources' timeInterval (provisioning YAML)
 SCRAPE_INTERVAL_S = 15          # the Prometheus datasource's timeInterval
-
-
-def wait_for(predicate, timeout=30.0, what="condition"):
-    """Polls `predicate` until it returns a true value (returned) or `timeout` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
-
-
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def _die_with_parent():
-    """preexec_fn: the child gets SIGTERM when this process dies (PR_SET_PDEATHSIG), so a
-    killed test (a CTest timeout) leaves no server behind."""
-    try:
-        import ctypes
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, 15)
-    except (OSError, AttributeError):
-        pass
-
-
-def http(method, url, body=None, headers=None, timeout=30):
-    """(status, body bytes); HTTP errors are answers too."""
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
 
 
 # ------------------------------------------------------------------------------ the contract
@@ -263,9 +222,7 @@ per_event = "seed"
         log_path = os.path.join(tmp, "txpipe.log")
 
         def scalar(q):
-            answer = influx.query(q)
-            series = answer.get("results", [{}])[0].get("series", [])
-            return series[0]["values"][0][1] if series else 0
+            return influx.scalar(DATABASE, q)
 
         def done():
             return (scalar("SELECT count(amount) FROM finance_transactions") == finance and
@@ -460,99 +417,6 @@ def substitutions(d, query, query_vars):
 
 # ------------------------------------------------------------------------------- the servers
 
-class Influxd:
-    """Debian's influxd 1.6 on two free loopback ports with a temp config and data dir."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="grafana-test-influxd-")
-        self.proc = self.stderr = None
-        try:
-            for attempt in range(3):  # the free ports may be taken before influxd binds them
-                if self._start():
-                    return
-            raise AssertionError(f"influxd did not start: {self._stderr()}")
-        except BaseException:
-            self.stop()
-            raise
-
-    def _start(self):
-        http_port, rpc_port = free_ports(2)
-        d = self.dir
-        with open(os.path.join(d, "influxdb.conf"), "w") as f:
-            f.write(f"""# Debian's 1.6 reads reporting-enabled; upstream 1.x reporting-disabled.
-reporting-disabled = true
-reporting-enabled = false
-bind-address = "127.0.0.1:{rpc_port}"
-[meta]
-  dir = "{d}/meta"
-[data]
-  dir = "{d}/data"
-  wal-dir = "{d}/wal"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[http]
-  bind-address = "127.0.0.1:{http_port}"
-  log-enabled = false
-[logging]
-  level = "warn"
-  suppress-logo = true
-""")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("INFLUXDB_")}
-        self.url = f"http://127.0.0.1:{http_port}"
-        if self.stderr is not None:
-            self.stderr.close()
-        self.stderr = open(os.path.join(d, "stderr.log"), "wb")
-        self.proc = subprocess.Popen(["influxd", "-config", os.path.join(d, "influxdb.conf")],
-                                     stdout=subprocess.DEVNULL, stderr=self.stderr, env=env,
-                                     preexec_fn=_die_with_parent)
-
-        def ready():
-            if self.proc.poll() is not None:
-                return "exited"
-            try:
-                return http("GET", self.url + "/ping", timeout=2)[0] == 204 and "up"
-            except OSError:
-                return None
-        return wait_for(ready, timeout=30, what="influxd /ping") == "up"
-
-    def _stderr(self):
-        try:
-            with open(os.path.join(self.dir, "stderr.log"), errors="replace") as f:
-                return f.read()[-2000:]
-        except OSError:
-            return ""
-
-    def query(self, q):
-        """The JSON answer of /query (POST, as the datasources' httpMode), epoch ms times."""
-        body = urllib.parse.urlencode({"db": DATABASE, "q": q, "epoch": "ms"}).encode()
-        status, data = http("POST", self.url + "/query", body,
-                            {"Content-Type": "application/x-www-form-urlencoded"})
-        try:
-            answer = json.loads(data)
-        except ValueError:
-            answer = {"error": data.decode(errors="replace")}
-        answer["_status"] = status
-        return answer
-
-    def write(self, body):
-        status, data = http("POST", f"{self.url}/write?db={DATABASE}&precision=ns",
-                            body.encode(), {"Content-Type": "text/plain"})
-        assert status == 204, f"write: {status} {data[:500]!r}"
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.stderr is not None:
-            self.stderr.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 class VictoriaMetrics:
     """Debian's victoria-metrics on a free loopback port with a temp storage dir."""
 
@@ -573,7 +437,7 @@ class VictoriaMetrics:
                 ["victoria-metrics", f"-storageDataPath={self.dir}/data",
                  f"-httpListenAddr=127.0.0.1:{port}", "-loggerLevel=ERROR"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent)
+                preexec_fn=die_with_parent)
 
             def ready():
                 if self.proc.poll() is not None:
@@ -782,8 +646,8 @@ def _group_by_tags(query):
 class InfluxQLTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.influx = Influxd()
-        cls.addClassCleanup(cls.influx.stop)
+        cls.influx = Influxd().start()
+        cls.addClassCleanup(cls.influx.close)
         answer = cls.influx.query(f'CREATE DATABASE "{DATABASE}"')
         assert answer["_status"] == 200 and "error" not in answer, answer
         cls.now_ms = int(time.time() * 1000)
@@ -791,7 +655,7 @@ class InfluxQLTest(unittest.TestCase):
         cls.dashboard = load_dashboard("influxql")
 
     def run_query(self, q):
-        answer = self.influx.query(q)
+        answer = self.influx.query(q, DATABASE)
         self.assertEqual(answer["_status"], 200, f"{q}\n{answer}")
         self.assertNotIn("error", answer, q)
         (result,) = answer["results"]

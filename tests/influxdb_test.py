@@ -14,13 +14,11 @@ N lean points, N seed points (with the seed's tags), and every alert the data ca
 
 Usage: influxdb_test.py PATH/TO/txpipe [unittest args]
 """
-import glob
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +26,10 @@ import time
 import unittest
 import urllib.parse
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import testlib  # noqa: E402
+from testlib import Influxd, free_port  # noqa: E402
 
 TXPIPE = None
 START = "2026-12-04T10:00:00Z"
@@ -39,97 +41,7 @@ def run(*args, timeout=300):
 
 
 def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = predicate()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Influxd:
-    """influxd 1.6 on 127.0.0.1, with its own config and data under `root`. Stop and
-    start it again: same ports, same data."""
-
-    def __init__(self, root):
-        self.root = root
-        self.http_port, self.rpc_port = free_port(), free_port()
-        self.url = f"http://127.0.0.1:{self.http_port}"
-        os.makedirs(root, exist_ok=True)
-        self.config = os.path.join(root, "influxdb.conf")
-        with open(self.config, "w") as f:
-            # Debian's 1.6 reads reporting-enabled; upstream reporting-disabled (both kept).
-            f.write(f"""reporting-disabled = true
-reporting-enabled = false
-bind-address = "127.0.0.1:{self.rpc_port}"
-[meta]
-  dir = "{root}/meta"
-[data]
-  dir = "{root}/data"
-  wal-dir = "{root}/wal"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[http]
-  bind-address = "127.0.0.1:{self.http_port}"
-  log-enabled = false
-[logging]
-  level = "warn"
-  suppress-logo = true
-""")
-        self.proc = None
-
-    def start(self):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("INFLUXDB_")}
-        self.log = open(os.path.join(self.root, "influxd.log"), "ab")
-        self.proc = subprocess.Popen(["influxd", "-config", self.config], stdout=self.log,
-                                     stderr=self.log, env=env)
-
-        def ready():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"influxd exited {self.proc.returncode}")
-            try:
-                with urllib.request.urlopen(self.url + "/ping", timeout=2) as r:
-                    return r.status == 204
-            except OSError:
-                return False
-        wait_for(ready, 60, "influxd to answer /ping")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc:
-            self.log.close()
-        self.proc = None
-
-    def query(self, db, q):
-        url = f"{self.url}/query?db={urllib.parse.quote(db)}&q={urllib.parse.quote(q)}"
-        with urllib.request.urlopen(url, timeout=30) as r:
-            result = json.load(r)["results"][0]
-        if "error" in result:
-            raise AssertionError(f"{q}: {result['error']}")
-        return result.get("series", [])
-
-    def scalar(self, db, q):
-        """The single value of a query like SELECT count(x) ..., or 0 when there are no rows
-        (or no database yet)."""
-        try:
-            series = self.query(db, q)
-        except (AssertionError, OSError):
-            return 0
-        return series[0]["values"][0][1] if series else 0
+    return testlib.wait_for(predicate, timeout, what, interval=0.1)
 
 
 def archived_offsets(data_dir):
@@ -227,7 +139,7 @@ topics = ["finance-http"]
             if p.poll() is None:
                 p.kill()
                 p.wait()
-        self.influxd.stop()
+        self.influxd.close()
         self.tmp.cleanup()
 
     def add_files(self, files):
@@ -294,16 +206,16 @@ topics = ["finance-http"]
         self.wait_exact("every point in InfluxDB")
         self.stop(p)
         self.assertEqual(self.counts(), self.expected())
-        tags = [v[0] for v in self.influxd.query(
+        tags = [v[0] for v in self.influxd.series(
             "seed", "SHOW TAG KEYS FROM finance_transaction_data")[0]["values"]]
         self.assertEqual(sorted(tags), ["account_id", "branch", "currency", "transaction_id",
                                         "transaction_type"])
-        fields = {v[0]: v[1] for v in self.influxd.query(
+        fields = {v[0]: v[1] for v in self.influxd.series(
             "seed", "SHOW FIELD KEYS FROM finance_transaction_data")[0]["values"]}
         self.assertEqual(fields["amount"], "float")
         self.assertEqual(fields["customer_age"], "integer")
         self.assertEqual(fields["transaction_date"], "string")
-        lean_tags = [v[0] for v in self.influxd.query(
+        lean_tags = [v[0] for v in self.influxd.series(
             "lean", "SHOW TAG KEYS FROM finance_transactions")[0]["values"]]
         self.assertNotIn("transaction_id", lean_tags)
         self.assertIn("transaction_type", lean_tags)
@@ -356,7 +268,7 @@ class UpWithInfluxdbTest(unittest.TestCase):
         self.influxd.start()
 
     def tearDown(self):
-        self.influxd.stop()
+        self.influxd.close()
         self.tmp.cleanup()
 
     def test_up_writes_both_streams_windows_and_events(self):
@@ -374,7 +286,8 @@ class UpWithInfluxdbTest(unittest.TestCase):
                      q("demo", "SELECT count(\"count\") FROM cars_windows") > 0, 120,
                      "txpipe up to write both streams and their windows")
             # The dashboard's pipeline panel shows the sink from the live feed's metrics.
-            port = re.search(r"serving http://127\.0\.0\.1:(\d+)/", open(log_path).read()).group(1)
+            with open(log_path, errors="replace") as f:
+                port = re.search(r"serving http://127\.0\.0\.1:(\d+)/", f.read()).group(1)
             stats = self.live_stats(int(port))
             names = {(m["name"], m["labels"].get("sink")) for m in stats["metrics"]}
             self.assertIn(("txpipe_influxdb_points_total", "influxdb"), names)

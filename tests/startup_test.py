@@ -15,7 +15,6 @@ import http.client
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,29 +22,15 @@ import threading
 import time
 import unittest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from testlib import free_port, wait_for  # noqa: E402
+
 TXPIPE = None
 TOPIC = "car-transactions-logs"
 
 
 def run(*args, timeout=120):
     return subprocess.run([TXPIPE, *args], capture_output=True, timeout=timeout)
-
-
-def wait_for(predicate, timeout, what):
-    """Polls `predicate` until it returns a true value (returned) or `timeout` s pass."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = predicate()
-        if v:
-            return v
-        time.sleep(0.01)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def topic_events(data_dir, topic):
