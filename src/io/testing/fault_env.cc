@@ -19,6 +19,7 @@ class FaultWritableFile : public WritableFile {
     return Status::OK();
   }
   Status Sync() override {
+    env_->BeforeSync();
     if (env_->sync_fails()) return Status::IOError(fmt::format("fdatasync {}: injected", path()));
     TXP_RETURN_IF_ERROR(base_->Sync());
     env_->Synced(path(), base_->size());
@@ -36,6 +37,20 @@ class FaultWritableFile : public WritableFile {
 void FaultEnv::FailWritesAfter(int64_t bytes) {
   std::lock_guard<std::mutex> l(mu_);
   budget_ = bytes;
+}
+
+void FaultEnv::SetSyncHook(std::function<void()> hook) {
+  std::lock_guard<std::mutex> l(mu_);
+  sync_hook_ = std::move(hook);
+}
+
+void FaultEnv::BeforeSync() {
+  std::function<void()> hook;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    hook = sync_hook_;
+  }
+  if (hook) hook();
 }
 
 void FaultEnv::FailSyncs(bool fail) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -24,6 +25,9 @@ class FaultEnv : public Env {
   // that crosses the budget keeps only the bytes up to it. -1 = no limit.
   void FailWritesAfter(int64_t bytes);
   void FailSyncs(bool fail);
+  // Called at the start of every file sync (outside the Env's lock), e.g. to
+  // hold a sync until a test has other threads where it wants them.
+  void SetSyncHook(std::function<void()> hook);
   // Simulates a power loss: every tracked file loses what was not synced.
   // With `torn`, a random prefix of the unsynced bytes survives instead
   // (seeded by `seed`). Then clears all faults and tracking.
@@ -63,6 +67,7 @@ class FaultEnv : public Env {
   // Called by files: how many of `n` bytes may be written now.
   size_t Admit(size_t n, bool* fail);
   bool sync_fails() const;
+  void BeforeSync();
   void Synced(const std::string& path, uint64_t size);
   void Track(const std::string& path, uint64_t durable_size);
 
@@ -70,6 +75,7 @@ class FaultEnv : public Env {
   mutable std::mutex mu_;
   int64_t budget_ = -1;
   bool fail_syncs_ = false;
+  std::function<void()> sync_hook_;
   uint64_t written_ = 0;
   uint64_t syncs_ = 0;
   std::map<std::string, uint64_t> synced_;  // path -> durable bytes
