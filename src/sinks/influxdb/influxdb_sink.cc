@@ -232,16 +232,15 @@ Status InfluxSink::ApplyFinished() {
 
 Status InfluxSink::Close() {
   if (closed_ || !opened_) return Status::OK();
-  if (current_.records > 0) {
-    std::unique_lock l(mu_);
-    cv_.wait(l, [&] { return !slot_; });
-    slot_ = std::move(current_);
-    current_ = Batch{};
-    cv_.notify_all();
-  }
   {
-    // Let the sender deliver what it has; it gives up instead of retrying.
-    std::unique_lock l(mu_);
+    // The last batch goes out if the slot is free; else it is read again at the
+    // next start (waiting could mean waiting for InfluxDB). The sender then
+    // delivers what it holds, and gives up on what it would have to retry.
+    std::lock_guard l(mu_);
+    if (current_.records > 0 && !slot_) {
+      slot_ = std::move(current_);
+      current_ = Batch{};
+    }
     quit_.Request();
     cv_.notify_all();
   }
@@ -275,6 +274,8 @@ bool InfluxSink::SenderWait(int64_t ms) {
 }
 
 void InfluxSink::Record(const WriteOutcome& o, size_t lines) {
+  last_failed_ = o.kind != Kind::kWritten && o.kind != Kind::kBadLines &&
+                 o.kind != Kind::kTooLarge;
   ctx_.metrics
       ->counter("txpipe_influxdb_requests_total", "Write requests, by HTTP status (none: no answer)",
                 {{"sink", ctx_.name}, {"status", o.status ? std::to_string(o.status) : "none"}})
@@ -289,6 +290,7 @@ void InfluxSink::Record(const WriteOutcome& o, size_t lines) {
 
 bool InfluxSink::Deliver(Batch& b, size_t from, size_t to) {
   if (from >= to) return true;
+  if (quit_.requested() && last_failed_) return false;  // stopping, InfluxDB in trouble
   while (!database_created_) {
     WriteOutcome o = writer_->CreateDatabase(backoff_.attempts() > 0 ? &quit_ : nullptr);
     if (o.kind == Kind::kWritten) {

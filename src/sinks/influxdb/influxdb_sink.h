@@ -52,9 +52,10 @@ class InfluxSink : public runtime::Component {
   // finished (dead letters, then commits), polls for up to `timeout_ms`,
   // encodes, and hands a due batch to the sender; returns the records read.
   base::Result<size_t> PollOnce(int64_t timeout_ms);
-  // Hands over the last batch, waits while the sender delivers (it gives up
-  // on a batch it would have to retry: that is read again at the next start),
-  // applies what finished, stops the sender. Idempotent.
+  // Hands over the last batch if the sender's slot is free, lets the sender
+  // deliver what it holds (it gives up on a batch it would have to retry:
+  // that is read again at the next start), applies what finished, stops the
+  // sender. Never waits for InfluxDB beyond a request in flight. Idempotent.
   base::Status Close();
 
   // After Open(): the consumer group.
@@ -123,6 +124,7 @@ class InfluxSink : public runtime::Component {
   base::StopFlag quit_;           // Close: give up instead of waiting to retry
   std::thread sender_;
   common::Backoff backoff_;       // sender thread only
+  bool last_failed_ = false;      // sender thread only: the last request was not 2xx
 
   runtime::Counter* points_total_ = nullptr;
   runtime::Counter* bytes_total_ = nullptr;

@@ -410,6 +410,23 @@ TEST_F(InfluxSinkTest, RefusedCredentialsStopWritingAndKeepTheData) {
   EXPECT_EQ(influx_.points(), 0u);
 }
 
+// With batches waiting behind the refused one (the sender's slot full, the
+// next batch encoded), stopping still does not wait for InfluxDB.
+TEST_F(InfluxSinkTest, StoppingWithBatchesQueuedBehindARefusedOneIsPrompt) {
+  std::vector<FakeInflux::Reply> refused(100, {403, "", R"({"error":"forbidden"})"});
+  influx_.Script(refused);
+  Produce(0, 5'000);
+  InfluxOptions o = Options();
+  o.batch_max_lines = 1'000;
+  StartSink(o);
+  ASSERT_TRUE(Eventually([&] { return metrics_.Problems().count("sinks.influx") == 1; }));
+  const auto start = std::chrono::steady_clock::now();
+  StopSink();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+  EXPECT_EQ(Committed(), 0u);
+  EXPECT_EQ(influx_.requests(), 1);
+}
+
 TEST_F(InfluxSinkTest, StoppingWhileInfluxDbIsDownCommitsNothingUndelivered) {
   std::vector<FakeInflux::Reply> down(1000, {503, "", ""});
   influx_.Script(down);
